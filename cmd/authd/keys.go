@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"text/tabwriter"
+	"time"
+
+	"github.com/authd/authd/keys"
+)
+
+func cmdKeys(ctx context.Context, e env, args []string) error {
+	if len(args) == 0 {
+		return errors.New("keys: want a subcommand: rotate, list, reseal")
+	}
+	switch args[0] {
+	case "rotate":
+		return cmdKeysRotate(ctx, e, args[1:])
+	case "list":
+		return cmdKeysList(ctx, e, args[1:])
+	case "reseal":
+		return cmdKeysReseal(ctx, e, args[1:])
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(e.stdout, "Usage: authd keys rotate|list|reseal [flags]\n\nRun \"authd keys <subcommand> --help\" for its flags.\n")
+		return nil
+	default:
+		return fmt.Errorf("keys: unknown subcommand %q (want rotate, list, reseal)", args[0])
+	}
+}
+
+func cmdKeysRotate(ctx context.Context, e env, args []string) error {
+	fs, cfgPath := newFlags(e, "keys rotate", "keys rotate [--alg RS256|EdDSA] [--config FILE]", `
+Rotate the signing key now: the next key (already published in the JWKS)
+starts signing, the active key is retired (published until every token it
+signed has expired), and a new next key is created with --alg. Running
+servers on the same database pick the change up within keys.reload_interval.`)
+	alg := fs.String("alg", "", "`algorithm` of the new next key: RS256 or EdDSA (default: keys.algorithm)")
+	if done, err := parseOrHelp(e, fs, args); done {
+		return err
+	}
+	if *alg != "" && *alg != "RS256" && *alg != "EdDSA" {
+		return fmt.Errorf("keys rotate: --alg must be RS256 or EdDSA, got %q", *alg)
+	}
+	cfg, err := loadConfig(e, *cfgPath)
+	if err != nil {
+		return err
+	}
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	km, err := newKeyManager(ctx, cfg, db, slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	if err != nil {
+		return err
+	}
+	res, err := km.Rotate(ctx, *alg)
+	if err != nil {
+		return fmt.Errorf("keys rotate: %w", err)
+	}
+	if !res.Rotated {
+		fmt.Fprintf(e.stdout, "another process rotated at the same time; %s signs, next key %s\n", res.Promoted, res.Next)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "rotated: %s now signs (retired %s); new next key %s\n", res.Promoted, orDash(res.Retired), res.Next)
+	if res.Early {
+		fmt.Fprintf(e.stderr, "warning: the promoted key was published for only %s, less than keys.reload_interval + keys.jwks_max_age (%s); resource servers with a cached JWKS may reject its tokens until they refetch it\n",
+			res.PublishedFor.Round(time.Second), cfg.Keys.ReloadInterval+cfg.Keys.JWKSMaxAge)
+	}
+	return nil
+}
+
+func cmdKeysList(ctx context.Context, e env, args []string) error {
+	fs, cfgPath := newFlags(e, "keys list", "keys list [--config FILE]", "List the signing keys and their lifecycle times.")
+	if done, err := parseOrHelp(e, fs, args); done {
+		return err
+	}
+	cfg, err := loadConfig(e, *cfgPath)
+	if err != nil {
+		return err
+	}
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	km, err := newKeyManager(ctx, cfg, db, slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tACTIVATED\tRETIRED\tLEAVES JWKS")
+	for _, k := range km.Keys() {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.State, ts(k.CreatedAt), ts(k.ActivatedAt), ts(k.RetiredAt), ts(k.RemoveAt))
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func cmdKeysReseal(ctx context.Context, e env, args []string) error {
+	fs, cfgPath := newFlags(e, "keys reseal", "keys reseal [--config FILE]", `
+Re-encrypt every private key under the configured keys.encryption_key
+(AUTHD_KEYS_ENCRYPTION_KEY). The key they are sealed with now is read from
+AUTHD_KEYS_OLD_ENCRYPTION_KEY (unset: they are stored unsealed now). With no
+keys.encryption_key, the keys are unsealed. To change the encryption key:
+stop the servers (or accept that they fail to reload until restarted with
+the new key), run this command with both variables set, then start the
+servers with the new key.`)
+	if done, err := parseOrHelp(e, fs, args); done {
+		return err
+	}
+	cfg, err := loadConfig(e, *cfgPath)
+	if err != nil {
+		return err
+	}
+	newKey, err := cfg.EncryptionKey()
+	if err != nil {
+		return err
+	}
+	old := cfg
+	old.Keys.EncryptionKey = e.getenv("AUTHD_KEYS_OLD_ENCRYPTION_KEY")
+	oldKey, err := old.EncryptionKey()
+	if err != nil {
+		return fmt.Errorf("AUTHD_KEYS_OLD_ENCRYPTION_KEY: %w", err)
+	}
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	n, err := keys.Reseal(ctx, db, oldKey, newKey)
+	if err != nil {
+		return fmt.Errorf("keys reseal: %w", err)
+	}
+	state := "sealed under the new key"
+	if newKey == nil {
+		state = "unsealed"
+	}
+	fmt.Fprintf(e.stdout, "%d key(s) %s\n", n, state)
+	return nil
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+
+	"github.com/authd/authd/server/config"
+	"github.com/authd/authd/storage/sqlite"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+const usage = `authd — OAuth 2.0 / OpenID Connect authorization server
+
+Usage:
+  authd <command> [flags]
+
+Commands:
+  serve                 migrate the database if needed and serve HTTP until SIGINT/SIGTERM
+  migrate               apply pending database migrations and exit
+  keys rotate [--alg]   rotate the signing key now
+  keys list             list signing keys
+  keys reseal           re-encrypt private keys under keys.encryption_key
+  users add             create a user (--username, --email, --password-stdin)
+  users set-password    set a user's password, ending their sessions
+  users disable|enable  stop or allow a user's logins and refreshes
+  users import          import users from a Django dumpdata file
+  version               print version and build information
+
+Every command takes --config FILE (or AUTHD_CONFIG); without it authd runs on
+built-in defaults. Run "authd <command> --help" for a command's flags.
+`
+
+// env carries what a command may use of the outside world, so that tests
+// run the whole program in-process.
+type env struct {
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// run is the whole program: main only calls it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	e := env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) < 2 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	cmd, rest := args[1], args[2:]
+	switch cmd {
+	case "serve":
+		return cmdServe(ctx, e, rest)
+	case "migrate":
+		return cmdMigrate(ctx, e, rest)
+	case "keys":
+		return cmdKeys(ctx, e, rest)
+	case "users":
+		return cmdUsers(ctx, e, rest)
+	case "version":
+		return cmdVersion(e, rest)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+// newFlags makes a command's flag set with the common --config flag. Its
+// usage text goes to stdout on --help.
+func newFlags(e env, name, synopsis, help string) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stdout)
+	cfgPath := fs.String("config", "", "YAML configuration `file` (default: $AUTHD_CONFIG, else built-in defaults)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: authd %s\n\n%s\n\nFlags:\n", synopsis, strings.TrimSpace(help))
+		fs.PrintDefaults()
+	}
+	return fs, cfgPath
+}
+
+// parseOrHelp parses flags; on --help it prints the command's usage to
+// stdout. done reports that the command should return err at once (nil after
+// help, so --help exits 0).
+func parseOrHelp(e env, fs *flag.FlagSet, args []string) (done bool, err error) {
+	fs.SetOutput(io.Discard) // errors are returned, not printed twice
+	err = fs.Parse(args)
+	fs.SetOutput(e.stdout)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		return true, nil
+	case err != nil:
+		return true, fmt.Errorf("%s: %w (see authd %s --help)", fs.Name(), err, fs.Name())
+	}
+	return false, nil
+}
+
+// loadConfig reads the configuration named by --config or AUTHD_CONFIG.
+func loadConfig(e env, path string) (config.Config, error) {
+	if path == "" {
+		path = e.getenv("AUTHD_CONFIG")
+	}
+	return config.Load(path, e.getenv)
+}
+
+// openStore opens the database and brings its schema up to date.
+func openStore(ctx context.Context, cfg config.Config) (*sqlite.DB, error) {
+	db, err := sqlite.Open(ctx, cfg.Database, sqlite.Options{Synchronous: cfg.DatabaseSynchronous})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// newLogger builds the process logger from the log.* keys.
+func newLogger(w io.Writer, cfg config.Log) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func cmdVersion(e env, args []string) error {
+	fs, _ := newFlags(e, "version", "version", "Print the version and build information.")
+	if done, err := parseOrHelp(e, fs, args); done {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "authd %s\n", version)
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		fmt.Fprintf(e.stdout, "go: %s\n", bi.GoVersion)
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" || s.Key == "vcs.time" || s.Key == "vcs.modified" {
+				fmt.Fprintf(e.stdout, "%s: %s\n", s.Key, s.Value)
+			}
+		}
+	}
+	return nil
+}
+
+func cmdMigrate(ctx context.Context, e env, args []string) error {
+	fs, cfgPath := newFlags(e, "migrate", "migrate [--config FILE]", "Apply pending schema migrations to the database and exit.")
+	if done, err := parseOrHelp(e, fs, args); done {
+		return err
+	}
+	cfg, err := loadConfig(e, *cfgPath)
+	if err != nil {
+		return err
+	}
+	db, err := sqlite.Open(ctx, cfg.Database, sqlite.Options{Synchronous: cfg.DatabaseSynchronous})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	n, err := db.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	v, err := db.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "applied %d migration(s); schema version %d\n", n, v)
+	return nil
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/authd/authd/keys"
+	"github.com/authd/authd/server"
+	"github.com/authd/authd/server/config"
+	"github.com/authd/authd/server/password"
+	"github.com/authd/authd/storage"
+)
+
+func cmdServe(ctx context.Context, e env, args []string) error {
+	fs, cfgPath := newFlags(e, "serve", "serve [--config FILE]", `
+Migrate the database if needed, create the first signing keys on an empty
+database, and serve HTTP on the configured listen address until SIGINT or
+SIGTERM. Then stop accepting connections, let in-flight requests finish
+(up to http.shutdown_timeout) and close the database cleanly.`)
+	if done, err := parseOrHelp(e, fs, args); done {
+		return err
+	}
+	cfg, err := loadConfig(e, *cfgPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(e.stderr, cfg.Log)
+	return serve(ctx, cfg, log)
+}
+
+// serve runs the server until ctx is done.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := db.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("closing database: %w", cerr)
+		}
+	}()
+
+	km, err := newKeyManager(ctx, cfg, db, log)
+	if err != nil {
+		return err
+	}
+	hasher, err := newHasher(cfg)
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(ctx, server.Options{Config: cfg, Store: db, Keys: km, Hasher: hasher, Logger: log})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	// Background work stops with bgCtx, after the HTTP server has drained.
+	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	var bg sync.WaitGroup
+	bg.Go(func() { km.Run(bgCtx) })
+	bg.Go(func() { srv.Run(bgCtx) })
+	defer func() { stopBg(); bg.Wait() }()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	log.Info("listening", "address", ln.Addr().String(), "issuer", cfg.Issuer, "config", cfg.Fingerprint())
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.HTTP.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.HTTP.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func newKeyManager(ctx context.Context, cfg config.Config, store storage.KeyStore, log *slog.Logger) (*keys.Manager, error) {
+	ek, err := cfg.EncryptionKey()
+	if err != nil {
+		return nil, err
+	}
+	return keys.NewManager(ctx, store, keys.Options{
+		Algorithm:      cfg.Keys.Algorithm,
+		RSABits:        cfg.Keys.RSABits,
+		RotateEvery:    cfg.Keys.RotateEvery,
+		ReloadInterval: cfg.Keys.ReloadInterval,
+		JWKSMaxAge:     cfg.Keys.JWKSMaxAge,
+		EncryptionKey:  ek,
+		MaxTokenTTL:    cfg.MaxTokenTTL(),
+		Logger:         log,
+	})
+}
+
+func newHasher(cfg config.Config) (*password.Hasher, error) {
+	p := cfg.Passwords
+	return password.New(password.Options{
+		Params:        password.Params{MemoryKiB: p.Argon2.MemoryKiB, Iterations: p.Argon2.Iterations, Parallelism: p.Argon2.Parallelism},
+		MinLength:     p.MinLength,
+		MaxLength:     p.MaxLength,
+		MaxConcurrent: p.MaxConcurrent,
+		QueueWait:     p.QueueWait,
+	})
+}

@@ -1,0 +1,231 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "authd.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaultsAreValid(t *testing.T) {
+	cfg, err := Load("", env(nil))
+	if err != nil {
+		t.Fatalf("Load with no file: %v", err)
+	}
+	if !reflect.DeepEqual(cfg, Default()) {
+		t.Errorf("Load(\"\") = %+v, want Default()", cfg)
+	}
+}
+
+// The example file must show every key with its default value (clients
+// aside, which are examples).
+func TestExampleMirrorsDefaults(t *testing.T) {
+	cfg, err := Load("../../config.example.yaml", env(nil))
+	if err != nil {
+		t.Fatalf("loading config.example.yaml: %v", err)
+	}
+	if len(cfg.Clients) != 2 || cfg.Clients[0].ID != "demo-spa" || cfg.Clients[1].ID != "demo-service" {
+		t.Errorf("example clients = %+v, want demo-spa and demo-service", cfg.Clients)
+	}
+	cfg.Clients = nil
+	want := Default()
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("config.example.yaml differs from Default():\n got %+v\nwant %+v", cfg, want)
+	}
+
+	data, err := os.ReadFile("../../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	present := map[string]bool{}
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				p := joinPath(path, n.Content[i].Value)
+				present[p] = true
+				walk(n.Content[i+1], p)
+			}
+		case yaml.SequenceNode:
+			for _, c := range n.Content {
+				walk(c, path+"[]")
+			}
+		}
+	}
+	walk(doc.Content[0], "")
+	for _, key := range keyPaths(reflect.TypeFor[Config](), "") {
+		if !present[key] {
+			t.Errorf("config.example.yaml does not document %s", key)
+		}
+	}
+}
+
+// keyPaths lists every leaf key of t; list items of structs as "path[].key".
+func keyPaths(t reflect.Type, path string) []string {
+	var out []string
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		p := joinPath(path, name)
+		ft := t.Field(i).Type
+		switch {
+		case ft.Kind() == reflect.Struct && ft != durationType:
+			out = append(out, keyPaths(ft, p)...)
+		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+			// Client has optional fields (secret or public); require the
+			// list itself to be shown.
+			out = append(out, p)
+		default:
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func TestLoadFileAndEnv(t *testing.T) {
+	p := writeFile(t, `
+issuer: https://auth.example.com
+tokens:
+  access_ttl: 5m
+clients:
+  - id: svc
+    secret: a-long-enough-secret
+    grants: [client_credentials]
+`)
+	cfg, err := Load(p, env(map[string]string{
+		"AUTHD_TOKENS_ACCESS_TTL":           "10m",
+		"AUTHD_TOKENS_AUDIENCE":             "api, admin",
+		"AUTHD_CLIENTS_0_SECRET":            "from-the-environment",
+		"AUTHD_COMPAT_REST_AUTH":            "false",
+		"AUTHD_PASSWORDS_ARGON2_ITERATIONS": "3",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.Issuer, "https://auth.example.com"; got != want {
+		t.Errorf("issuer = %q, want %q", got, want)
+	}
+	if got, want := cfg.Tokens.AccessTTL, 10*time.Minute; got != want {
+		t.Errorf("access_ttl = %s, want %s (env wins over file)", got, want)
+	}
+	if got, want := cfg.Tokens.IDTTL, 15*time.Minute; got != want {
+		t.Errorf("id_ttl = %s, want default %s", got, want)
+	}
+	if got, want := cfg.Tokens.Audience, []string{"api", "admin"}; !slices.Equal(got, want) {
+		t.Errorf("audience = %q, want %q", got, want)
+	}
+	if got, want := cfg.Clients[0].Secret, "from-the-environment"; got != want {
+		t.Errorf("clients[0].secret = %q, want %q", got, want)
+	}
+	if cfg.Compat.RestAuth {
+		t.Error("compat.rest_auth = true, want false from env")
+	}
+	if got := cfg.Passwords.Argon2.Iterations; got != 3 {
+		t.Errorf("argon2.iterations = %d, want 3", got)
+	}
+}
+
+func TestProblemsNameTheirKeys(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		env  map[string]string
+		want []string // each must appear in the error
+	}{
+		{"unknown key", "tokens:\n  acces_ttl: 5m\n", nil, []string{"tokens.acces_ttl: line 2: unknown key"}},
+		{"bad duration", "tokens:\n  access_ttl: soon\n", nil, []string{"tokens.access_ttl: line 2: want a duration"}},
+		{"bad int", "keys:\n  rsa_bits: many\n", nil, []string{"keys.rsa_bits: line 2: want a whole number"}},
+		{"bad bool", "compat:\n  rest_auth: maybe\n", nil, []string{"compat.rest_auth: line 2: want true or false"}},
+		{"list expected", "tokens:\n  audience: api\n", nil, []string{"tokens.audience: line 2: want a list"}},
+		{"duplicate key", "listen: a:1\nlisten: b:2\n", nil, []string{"listen: line 2: key given twice"}},
+		{"bad env", "", map[string]string{"AUTHD_TOKENS_ID_TTL": "x"}, []string{"tokens.id_ttl (from AUTHD_TOKENS_ID_TTL): want a duration"}},
+		{
+			"every problem at once",
+			"tokens:\n  access_ttl: nope\n  refresh_idle_ttl: 1\nkeys:\n  bogus: 1\n",
+			nil,
+			[]string{"tokens.access_ttl", "tokens.refresh_idle_ttl", "keys.bogus: line 5: unknown key"},
+		},
+		{
+			"invalid values",
+			"issuer: ftp://x\nkeys:\n  algorithm: HS256\n  rsa_bits: 1024\n  encryption_key: c2hvcnQ=\npasswords:\n  min_length: 0\n",
+			nil,
+			[]string{"issuer:", "keys.algorithm:", "keys.rsa_bits:", "keys.encryption_key: must decode to 32 bytes", "passwords.min_length:"},
+		},
+		{
+			"clients",
+			"clients:\n  - id: a\n    public: true\n    grants: [client_credentials, magic]\n  - id: a\n    secret: short\n    grants: [password]\n  - id: c\n    public: true\n    grants: [authorization_code]\n",
+			nil,
+			[]string{
+				"clients[0].grants: a public client cannot use client_credentials",
+				"clients[0].grants: unknown grant \"magic\"",
+				"clients[1].id: duplicate client id",
+				"clients[1].secret: must be at least 16 characters",
+				"clients[2].redirect_uris: the authorization_code grant needs",
+			},
+		},
+		{"invalid YAML", "tokens: [\n", nil, []string{"invalid YAML"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := writeFile(t, tt.file)
+			_, err := Load(p, env(tt.env))
+			if err == nil {
+				t.Fatal("Load succeeded, want an error")
+			}
+			var cerr *Error
+			if !errors.As(err, &cerr) {
+				t.Fatalf("error %T %v, want *config.Error", err, err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if len(tt.want) > 1 && len(cerr.Problems) < len(tt.want) {
+				t.Errorf("got %d problems, want at least %d: %q", len(cerr.Problems), len(tt.want), cerr.Problems)
+			}
+		})
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"), env(nil))
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load(missing) = %v, want os.ErrNotExist", err)
+	}
+}
+
+func TestEncryptionKey(t *testing.T) {
+	cfg := Default()
+	cfg.Keys.EncryptionKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // "0123456789abcdef0123456789abcdef"
+	k, err := cfg.EncryptionKey()
+	if err != nil || string(k) != "0123456789abcdef0123456789abcdef" {
+		t.Errorf("EncryptionKey() = %q, %v", k, err)
+	}
+	if p := cfg.Validate(); len(p) != 0 {
+		t.Errorf("Validate() = %q, want none", p)
+	}
+}

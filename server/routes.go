@@ -1,0 +1,31 @@
+package server
+
+import "net/http"
+
+var (
+	get     = []string{http.MethodGet}
+	post    = []string{http.MethodPost}
+	getPost = []string{http.MethodGet, http.MethodPost}
+)
+
+// routes lists every path authd serves.
+func (s *Server) routes() {
+	e := s.echo
+	e.Use(requestIDs, s.accessLog, s.recoverPanics, limitBodies(s.cfg.HTTP.MaxBodyBytes))
+	api := corsAllowed(s.cfg.CORS.AllowedOrigins)
+
+	e.GET("/healthz", s.handleHealthz)
+	e.GET("/readyz", s.handleReadyz)
+
+	// Public metadata, readable from any origin.
+	route(e, "/.well-known/openid-configuration", s.handleDiscovery, get, corsPublic)
+	route(e, "/.well-known/oauth-authorization-server", s.handleDiscovery, get, corsPublic)
+	route(e, "/.well-known/jwks.json", s.handleJWKS, get, corsPublic)
+
+	// OAuth 2.0 / OIDC.
+	route(e, "/oauth2/token", s.handleToken, post, api)
+	route(e, "/oauth2/revoke", s.handleRevoke, post, api)
+	route(e, "/oauth2/introspect", s.handleIntrospect, post, api)
+	route(e, "/userinfo", s.handleUserinfo, getPost, api)
+
+}

@@ -1,0 +1,376 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/authd/authd/server/password"
+	"github.com/authd/authd/storage"
+)
+
+// handleToken is the token endpoint (RFC 6749 §3.2).
+func (s *Server) handleToken(c echo.Context) error {
+	form, err := readForm(c)
+	if err != nil {
+		return err
+	}
+	cl, err := s.clients.authenticate(c.Request(), form)
+	if err != nil {
+		return err
+	}
+	grant := form.Get("grant_type")
+	if grant == "" {
+		return oauthErr("invalid_request", "grant_type is required")
+	}
+	if !knownGrant(grant) {
+		return oauthErr("unsupported_grant_type", "grant_type %q is not supported", grant)
+	}
+	if !cl.allows(grant) {
+		return oauthErr("unauthorized_client", "this client may not use the %s grant", grant)
+	}
+	var resp tokenResponse
+	switch grant {
+	case "password":
+		resp, err = s.grantPassword(c, cl, form)
+	case "refresh_token":
+		resp, err = s.grantRefresh(c.Request().Context(), cl, form)
+	case "client_credentials":
+		resp, err = s.grantClientCredentials(cl, form)
+	}
+	if err != nil {
+		return err
+	}
+	return writeToken(c, resp)
+}
+
+func knownGrant(g string) bool {
+	switch g {
+	case "password", "refresh_token", "client_credentials":
+		return true
+	}
+	return false
+}
+
+// writeToken sends a token response (RFC 6749 §5.1: no-store, no-cache).
+func writeToken(c echo.Context, resp tokenResponse) error {
+	h := c.Response().Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	return c.JSON(http.StatusOK, resp)
+}
+
+// errStore is what a storage failure looks like to a client: a retryable
+// 503, never a success and never a detail.
+func errStore(err error) error {
+	return &OAuthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the server could not complete the request; try again", RetryAfter: 1, Cause: err}
+}
+
+// errBusy answers a login that found no free password-hashing slot.
+func errBusy(err error) error {
+	return &OAuthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "too many logins at once; try again shortly", RetryAfter: 1, Cause: err}
+}
+
+var errBadCredentials = oauthErr("invalid_grant", "invalid username or password")
+
+// grantPassword is the resource owner password credentials grant (RFC 6749
+// §4.3). Unknown user, wrong password and disabled user get the same
+// answer after the same work.
+func (s *Server) grantPassword(c echo.Context, cl *client, form map[string][]string) (tokenResponse, error) {
+	get := func(k string) string {
+		if v := form[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	username, pw := get("username"), get("password")
+	if username == "" || pw == "" {
+		return tokenResponse{}, oauthErr("invalid_request", "username and password are required")
+	}
+	scope, err := grantScope(get("scope"), cl.scopes)
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	u, err := s.authenticateUser(c.Request().Context(), username, pw, c.RealIP())
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	return s.startSession(c.Request().Context(), cl, u, scope, "", c.Request().UserAgent(), c.RealIP())
+}
+
+// authenticateUser checks a username and password. It returns
+// errBadCredentials for an unknown user, a wrong password and a disabled
+// user alike, after the same hashing work; the error of a full hashing
+// queue (503) or of the store otherwise.
+func (s *Server) authenticateUser(ctx context.Context, username, pw, addr string) (storage.User, error) {
+	u, err := s.store.GetUserByUsername(ctx, username)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		err := s.hasher.VerifyDummy(ctx, pw)
+		if errors.Is(err, password.ErrBusy) {
+			return storage.User{}, errBusy(err)
+		}
+		s.audit(ctx, "login.failed", "reason", "unknown_user", "address", addr)
+		return storage.User{}, errBadCredentials
+	case err != nil:
+		return storage.User{}, errStore(err)
+	}
+	ok, rehash, err := s.hasher.Verify(ctx, pw, u.PasswordHash)
+	switch {
+	case errors.Is(err, password.ErrBusy):
+		return storage.User{}, errBusy(err)
+	case errors.Is(err, password.ErrUnknownFormat):
+		// An unreadable stored hash: log it for the operator, and spend
+		// the usual work so the account does not stand out by timing.
+		s.log.Error("stored password hash unreadable", "user_id", u.ID, "error", err)
+		_ = s.hasher.VerifyDummy(ctx, pw)
+	case err != nil && !errors.Is(err, password.ErrNoPassword) && !errors.Is(err, password.ErrTooLong):
+		return storage.User{}, errStore(err)
+	}
+	if !ok || u.Disabled {
+		reason := "wrong_password"
+		if ok {
+			reason = "disabled"
+		}
+		s.audit(ctx, "login.failed", "reason", reason, "user_id", u.ID, "address", addr)
+		return storage.User{}, errBadCredentials
+	}
+	if rehash {
+		s.upgradeHash(ctx, u, pw)
+	}
+	return u, nil
+}
+
+// upgradeHash re-hashes a password that verified against an old format or
+// old parameters. Failure only delays the upgrade to the next login.
+func (s *Server) upgradeHash(ctx context.Context, u storage.User, pw string) {
+	h, err := s.hasher.Hash(ctx, pw)
+	if err != nil {
+		s.log.Warn("password hash upgrade skipped", "user_id", u.ID, "error", err)
+		return
+	}
+	if _, err := s.store.UpgradePasswordHash(ctx, u.ID, u.PasswordHash, h, s.now()); err != nil {
+		s.log.Warn("password hash upgrade failed", "user_id", u.ID, "error", err)
+	}
+}
+
+// startSession creates a session for a user who just authenticated, with a
+// refresh-token family when offline_access is granted, and issues its
+// tokens.
+func (s *Server) startSession(ctx context.Context, cl *client, u storage.User, scope []string, nonce, userAgent, addr string) (tokenResponse, error) {
+	now := s.now()
+	sess := storage.Session{
+		ID:         randomToken(16),
+		UserID:     u.ID,
+		ClientID:   cl.id,
+		Scope:      strings.Join(scope, " "),
+		AuthTime:   now,
+		CreatedAt:  now,
+		LastUsedAt: now,
+		ExpiresAt:  now.Add(s.cfg.Tokens.RefreshAbsoluteTTL),
+		UserAgent:  truncate(userAgent, 256),
+		Address:    addr,
+	}
+	var first *storage.RefreshToken
+	var refresh string
+	if hasScope(scope, "offline_access") && cl.allows("refresh_token") {
+		refresh = randomToken(32)
+		first = &storage.RefreshToken{
+			Hash:      hashToken(refresh),
+			SessionID: sess.ID,
+			ClientID:  cl.id,
+			UserID:    u.ID,
+			Scope:     sess.Scope,
+			CreatedAt: now,
+			ExpiresAt: minTime(now.Add(s.cfg.Tokens.RefreshIdleTTL), sess.ExpiresAt),
+		}
+	}
+	resp, err := s.issueTokens(tokenRequest{client: cl, user: &u, session: &sess, scope: scope, nonce: nonce, refresh: refresh, now: now, notAfter: sess.ExpiresAt})
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	if err := s.store.CreateSession(ctx, sess, first); err != nil {
+		return tokenResponse{}, errStore(err)
+	}
+	s.audit(ctx, "login.succeeded", "user_id", u.ID, "client_id", cl.id, "session_id", sess.ID, "address", addr)
+	return resp, nil
+}
+
+// grantClientCredentials is the client credentials grant (RFC 6749 §4.4):
+// for confidential clients only, no refresh token.
+func (s *Server) grantClientCredentials(cl *client, form map[string][]string) (tokenResponse, error) {
+	if cl.public {
+		return tokenResponse{}, oauthErr("unauthorized_client", "a public client cannot use client_credentials")
+	}
+	var requested string
+	if v := form["scope"]; len(v) > 0 {
+		requested = v[0]
+	}
+	scope, err := grantScope(requested, cl.scopes)
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	return s.issueTokens(tokenRequest{client: cl, scope: scope, now: s.now()})
+}
+
+// grantRefresh is the refresh token grant (RFC 6749 §6) with rotation and
+// reuse detection (RFC 9700 §4.14.2).
+func (s *Server) grantRefresh(ctx context.Context, cl *client, form map[string][]string) (tokenResponse, error) {
+	var presented, requested string
+	if v := form["refresh_token"]; len(v) > 0 {
+		presented = v[0]
+	}
+	if v := form["scope"]; len(v) > 0 {
+		requested = v[0]
+	}
+	if presented == "" {
+		return tokenResponse{}, oauthErr("invalid_request", "refresh_token is required")
+	}
+	invalid := oauthErr("invalid_grant", "the refresh token is invalid, expired or revoked")
+	if len(presented) > 512 {
+		return tokenResponse{}, invalid
+	}
+	oldHash := hashToken(presented)
+	now := s.now()
+	old, err := s.store.GetRefreshToken(ctx, oldHash)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return tokenResponse{}, invalid
+	case err != nil:
+		return tokenResponse{}, errStore(err)
+	}
+	// The token is bound to the client it was issued to (RFC 6749 §6).
+	if old.ClientID != cl.id {
+		return tokenResponse{}, invalid
+	}
+	if !old.SpentAt.IsZero() {
+		return s.refreshReused(ctx, old, presented, now)
+	}
+	if !now.Before(old.ExpiresAt) {
+		return tokenResponse{}, invalid
+	}
+	sess, err := s.store.GetSession(ctx, old.SessionID)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return tokenResponse{}, invalid
+		}
+		return tokenResponse{}, errStore(err)
+	}
+	if !sess.EndedAt.IsZero() || !now.Before(sess.ExpiresAt) {
+		return tokenResponse{}, invalid
+	}
+	u, err := s.store.GetUser(ctx, old.UserID)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return tokenResponse{}, invalid
+		}
+		return tokenResponse{}, errStore(err)
+	}
+	if u.Disabled {
+		return tokenResponse{}, invalid
+	}
+	// The scope may narrow, never widen (RFC 6749 §6). The new refresh
+	// token keeps the scope first granted, so a later refresh can ask for
+	// all of it again.
+	scope, err := grantScope(requested, scopeList(old.Scope))
+	if err != nil {
+		return tokenResponse{}, err
+	}
+
+	refresh := randomToken(32)
+	next := storage.RefreshToken{
+		Hash:      hashToken(refresh),
+		SessionID: sess.ID,
+		ClientID:  cl.id,
+		UserID:    u.ID,
+		Scope:     old.Scope,
+		CreatedAt: now,
+		ExpiresAt: minTime(now.Add(s.cfg.Tokens.RefreshIdleTTL), sess.ExpiresAt),
+	}
+	resp, err := s.issueTokens(tokenRequest{client: cl, user: &u, session: &sess, scope: scope, refresh: refresh, now: now, notAfter: sess.ExpiresAt})
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	var replay []byte
+	grace := s.cfg.Tokens.RefreshReuseGrace
+	if grace > 0 {
+		body, err := json.Marshal(resp)
+		if err != nil {
+			return tokenResponse{}, err
+		}
+		if replay, err = seal(replayKey(presented), body, []byte(oldHash)); err != nil {
+			return tokenResponse{}, err
+		}
+	}
+	err = s.store.RotateRefreshToken(ctx, oldHash, next, replay, now.Add(grace), now)
+	switch {
+	case errors.Is(err, storage.ErrSpent):
+		// Another request rotated this token first: this one is a retry or
+		// a replay. Decide from what the winner stored.
+		old, err := s.store.GetRefreshToken(ctx, oldHash)
+		if err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				return tokenResponse{}, invalid
+			}
+			return tokenResponse{}, errStore(err)
+		}
+		return s.refreshReused(ctx, old, presented, now)
+	case errors.Is(err, storage.ErrNotFound):
+		return tokenResponse{}, invalid // the session ended meanwhile
+	case err != nil:
+		return tokenResponse{}, errStore(err)
+	}
+	return resp, nil
+}
+
+// refreshReused answers a spent refresh token presented again by its own
+// client. Within the grace period after its rotation it is an idempotent
+// retry (a response lost on the network): the very same tokens are sent
+// again and the family lives on. Otherwise it is reuse, the mark of a
+// stolen token (RFC 9700 §4.14.2): the whole family (the session) ends, and
+// that commits although the request fails.
+func (s *Server) refreshReused(ctx context.Context, old storage.RefreshToken, presented string, now time.Time) (tokenResponse, error) {
+	grace := s.cfg.Tokens.RefreshReuseGrace
+	if grace > 0 && old.Replay != nil && now.Before(old.ReplayUntil) {
+		if body, err := open(replayKey(presented), old.Replay, []byte(old.Hash)); err == nil {
+			var resp tokenResponse
+			if err := json.Unmarshal(body, &resp); err == nil {
+				return resp, nil
+			}
+		}
+		// A replay that does not open cannot come from the holder of the
+		// token; treat it as reuse.
+	}
+	if err := s.store.EndSession(ctx, old.SessionID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return tokenResponse{}, errStore(fmt.Errorf("revoking reused family: %w", err))
+	}
+	s.revoked.endSessions(now, old.SessionID)
+	s.audit(ctx, "refresh.reuse_detected", "user_id", old.UserID, "client_id", old.ClientID, "session_id", old.SessionID)
+	s.audit(ctx, "session.revoked", "user_id", old.UserID, "client_id", old.ClientID, "session_id", old.SessionID, "reason", "refresh_reuse")
+	return tokenResponse{}, oauthErr("invalid_grant", "the refresh token was already used; its session has been revoked")
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -1,0 +1,149 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/authd/authd/storage"
+)
+
+// migrationFS holds the schema migrations, NNNN_name.sql, applied in order of
+// NNNN. A migration is never edited once released; a change is a new file.
+//
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// migration is one embedded schema change.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// loadMigrations reads the embedded migrations and checks that they are
+// numbered 1, 2, 3… without gaps or duplicates.
+func loadMigrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	var ms []migration
+	for _, name := range names {
+		base := path.Base(name)
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v < 1 {
+			return nil, fmt.Errorf("migrations: %s: name is not NNNN_name.sql", base)
+		}
+		b, err := migrationFS.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("migrations: %w", err)
+		}
+		ms = append(ms, migration{version: v, name: base, sql: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i, m := range ms {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migrations: %s: want version %d", m.name, i+1)
+		}
+	}
+	if len(ms) == 0 {
+		return nil, fmt.Errorf("migrations: none embedded")
+	}
+	return ms, nil
+}
+
+// latest is the newest schema version this binary knows.
+func (db *DB) latest() int { return db.migrations[len(db.migrations)-1].version }
+
+// checkVersion fails with storage.ErrSchemaTooNew when v is newer than this
+// binary.
+func (db *DB) checkVersion(v int) error {
+	if v > db.latest() {
+		return fmt.Errorf("%w: database at version %d, this binary knows up to %d", storage.ErrSchemaTooNew, v, db.latest())
+	}
+	return nil
+}
+
+const createSchemaMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    INTEGER NOT NULL PRIMARY KEY,
+	applied_at INTEGER NOT NULL
+) STRICT`
+
+// SchemaVersion returns the newest migration applied to the database, 0 for
+// a new database.
+func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
+	v, err := schemaVersion(ctx, db.r)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: schema version: %w", err)
+	}
+	return v, nil
+}
+
+func schemaVersion(ctx context.Context, q querier) (int, error) {
+	var n int
+	err := q.QueryRowContext(ctx,
+		`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&n)
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	var v int
+	err = q.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v)
+	return v, err
+}
+
+// Migrate applies the embedded migrations the database lacks, each in its
+// own write transaction together with its schema_migrations row, and
+// returns how many it applied. Running it again applies nothing; two
+// processes running it at once serialise on the write lock and apply each
+// migration once. It refuses, with storage.ErrSchemaTooNew, a database that a
+// newer authd migrated.
+func (db *DB) Migrate(ctx context.Context) (applied int, err error) {
+	err = db.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, createSchemaMigrations)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	for _, m := range db.migrations {
+		var did bool
+		err := db.write(ctx, func(tx *sql.Tx) error {
+			// Read under the write lock: another process may have applied
+			// this migration since the previous one.
+			cur, err := schemaVersion(ctx, tx)
+			if err != nil {
+				return err
+			}
+			if err := db.checkVersion(cur); err != nil {
+				return err
+			}
+			if m.version <= cur {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx,
+				`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+				m.version, time.Now().UnixNano())
+			did = err == nil
+			return err
+		})
+		if err != nil {
+			return applied, fmt.Errorf("sqlite: migrate: %s: %w", m.name, err)
+		}
+		if did {
+			applied++
+		}
+	}
+	return applied, nil
+}

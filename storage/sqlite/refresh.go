@@ -1,0 +1,116 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/authd/authd/storage"
+)
+
+const refreshCols = `hash, session_id, client_id, user_id, scope, created_at, expires_at, spent_at, replay, replay_until`
+
+// scanRefreshToken reads one row of refreshCols.
+func scanRefreshToken(row interface{ Scan(...any) error }) (storage.RefreshToken, error) {
+	var t storage.RefreshToken
+	err := row.Scan(&t.Hash, &t.SessionID, &t.ClientID, &t.UserID, &t.Scope, timeCol{&t.CreatedAt},
+		timeCol{&t.ExpiresAt}, timeCol{&t.SpentAt}, &t.Replay, timeCol{&t.ReplayUntil})
+	return t, err
+}
+
+// insertRefreshToken inserts t; ErrAlreadyExists when its hash is taken.
+func insertRefreshToken(ctx context.Context, tx *sql.Tx, t storage.RefreshToken) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.Hash, t.SessionID, t.ClientID, t.UserID, t.Scope, timeArg(t.CreatedAt),
+		timeArg(t.ExpiresAt), timeArg(t.SpentAt), blobArg(t.Replay), timeArg(t.ReplayUntil))
+	return mapErr(err)
+}
+
+// GetRefreshToken implements storage.RefreshTokenStore.
+func (db *DB) GetRefreshToken(ctx context.Context, hash string) (storage.RefreshToken, error) {
+	st, err := db.rStmts.get(ctx, `SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = ?`)
+	if err != nil {
+		return storage.RefreshToken{}, fmt.Errorf("sqlite: get refresh token: %w", err)
+	}
+	t, err := scanRefreshToken(st.QueryRowContext(ctx, hash))
+	if err != nil {
+		return storage.RefreshToken{}, fmt.Errorf("sqlite: get refresh token: %w", notFound(err))
+	}
+	return t, nil
+}
+
+// spendRefreshToken is the conditional update that picks the one winner of
+// racing rotations: only a call that finds the token unspent, in a live
+// session, changes the row. The write lock taken by BEGIN IMMEDIATE makes
+// the racers run it one after another, so the second finds spent_at set.
+const spendRefreshToken = `UPDATE refresh_tokens SET spent_at = ?, replay = ?, replay_until = ?
+	WHERE hash = ? AND spent_at IS NULL
+	AND EXISTS (SELECT 1 FROM sessions WHERE sessions.id = refresh_tokens.session_id AND sessions.ended_at IS NULL)
+	RETURNING session_id`
+
+// RotateRefreshToken implements storage.RefreshTokenStore.
+//
+// next.SessionID may be left empty: it is set to the family of oldHash. A
+// next in another family is an error.
+func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, next storage.RefreshToken, replay []byte, replayUntil, now time.Time) error {
+	if err := requireTime("now", now); err != nil {
+		return fmt.Errorf("sqlite: rotate refresh token: %w", err)
+	}
+	spend, err := db.wStmts.get(ctx, spendRefreshToken)
+	if err != nil {
+		return fmt.Errorf("sqlite: rotate refresh token: %w", err)
+	}
+	err = db.write(ctx, func(tx *sql.Tx) error {
+		var sessionID string
+		err := tx.StmtContext(ctx, spend).QueryRowContext(ctx,
+			timeArg(now), blobArg(replay), timeArg(replayUntil), oldHash).Scan(&sessionID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return whyNotSpendable(ctx, tx, oldHash)
+		}
+		if err != nil {
+			return err
+		}
+		switch next.SessionID {
+		case "":
+			next.SessionID = sessionID
+		case sessionID:
+		default:
+			return fmt.Errorf("next token is in session %q, not in the family %q of the old one", next.SessionID, sessionID)
+		}
+		if err := insertRefreshToken(ctx, tx, next); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE sessions SET last_used_at = ? WHERE id = ?`, timeArg(now), sessionID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: rotate refresh token: %w", err)
+	}
+	return nil
+}
+
+// whyNotSpendable tells, for a token the spending update did not change,
+// whether it is unknown or its session ended (storage.ErrNotFound) or it was
+// already spent (storage.ErrSpent).
+func whyNotSpendable(ctx context.Context, tx *sql.Tx, hash string) error {
+	var spent, live bool
+	err := tx.QueryRowContext(ctx, `SELECT t.spent_at IS NOT NULL, s.id IS NOT NULL AND s.ended_at IS NULL
+		FROM refresh_tokens t LEFT JOIN sessions s ON s.id = t.session_id
+		WHERE t.hash = ?`, hash).Scan(&spent, &live)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return storage.ErrNotFound
+	case err != nil:
+		return err
+	case !live:
+		return storage.ErrNotFound
+	case spent:
+		return storage.ErrSpent
+	default:
+		// The update found it unspent in a live session a moment ago, under
+		// the same write lock: this cannot happen.
+		return fmt.Errorf("token neither spent nor in an ended session, yet not spendable")
+	}
+}

@@ -1,0 +1,418 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authd/authd/storage"
+	"github.com/authd/authd/storage/storagetest"
+)
+
+// openTest opens and migrates a database at path, closed when t ends.
+func openTest(t *testing.T, path string) *DB {
+	t.Helper()
+	db, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	if _, err := db.Migrate(t.Context()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	return db
+}
+
+func TestStorage(t *testing.T) {
+	storagetest.RunTests(t, func(t *testing.T) storage.Storage {
+		db, err := Open(t.Context(), filepath.Join(t.TempDir(), "authd.db"), Options{})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		if _, err := db.Migrate(t.Context()); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+		return db // RunTests closes it
+	})
+}
+
+func TestOpen(t *testing.T) {
+	ctx := t.Context()
+	dir := filepath.Join(t.TempDir(), "new folder", "with ? and #")
+	path := filepath.Join(dir, "authd.db")
+	db := openTest(t, path)
+
+	if fi, err := os.Stat(path); err != nil {
+		t.Fatalf("database file: %v", err)
+	} else if mode := fi.Mode().Perm(); mode != 0o600 {
+		t.Errorf("database file mode = %v, want 0600", mode)
+	}
+	if fi, err := os.Stat(dir); err != nil {
+		t.Fatalf("database folder: %v", err)
+	} else if mode := fi.Mode().Perm(); mode != 0o700 {
+		t.Errorf("database folder mode = %v, want 0700", mode)
+	}
+
+	pool := map[string]querier{"write": db.w, "read": db.r}
+	for _, p := range []struct{ pool, pragma, want string }{
+		{"write", "journal_mode", "wal"},
+		{"write", "foreign_keys", "1"},
+		{"write", "busy_timeout", "10000"},
+		{"write", "synchronous", "2"}, // FULL
+		{"write", "query_only", "0"},
+		{"read", "journal_mode", "wal"},
+		{"read", "foreign_keys", "1"},
+		{"read", "busy_timeout", "10000"},
+		{"read", "query_only", "1"},
+	} {
+		var got string
+		if err := pool[p.pool].QueryRowContext(ctx, "PRAGMA "+p.pragma).Scan(&got); err != nil {
+			t.Errorf("%s pool: PRAGMA %s: %v", p.pool, p.pragma, err)
+		} else if got != p.want {
+			t.Errorf("%s pool: PRAGMA %s = %q, want %q", p.pool, p.pragma, got, p.want)
+		}
+	}
+	if _, err := db.r.ExecContext(ctx, `DELETE FROM users`); err == nil {
+		t.Errorf("the read pool wrote")
+	}
+	if err := db.Ping(ctx); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
+}
+
+func TestOpenOptions(t *testing.T) {
+	tests := []struct {
+		opts     Options
+		wantSync string // "" when Open must fail
+	}{
+		{Options{}, "2"},
+		{Options{Synchronous: "FULL"}, "2"},
+		{Options{Synchronous: "normal"}, "1"},
+		{Options{Synchronous: "OFF"}, "0"},
+		{Options{Synchronous: "EXTRA"}, ""},
+		{Options{Synchronous: "FULL; DROP TABLE users"}, ""},
+		{Options{BusyTimeout: -time.Second}, ""},
+		{Options{ReadConns: -1}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%+v", tt.opts), func(t *testing.T) {
+			db, err := Open(t.Context(), filepath.Join(t.TempDir(), "authd.db"), tt.opts)
+			if tt.wantSync == "" {
+				if err == nil {
+					db.Close()
+					t.Fatalf("Open: no error")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer db.Close()
+			for name, q := range map[string]querier{"write": db.w, "read": db.r} {
+				var got string
+				if err := q.QueryRowContext(t.Context(), "PRAGMA synchronous").Scan(&got); err != nil || got != tt.wantSync {
+					t.Errorf("%s pool: PRAGMA synchronous = %q, %v; want %q", name, got, err, tt.wantSync)
+				}
+			}
+		})
+	}
+	for _, path := range []string{"", ":memory:", "file:x.db"} {
+		if db, err := Open(t.Context(), path, Options{}); err == nil {
+			db.Close()
+			t.Errorf("Open(%q): no error", path)
+		}
+	}
+}
+
+func TestMigrate(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "authd.db")
+	db, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer db.Close()
+	if v, err := db.SchemaVersion(ctx); err != nil || v != 0 {
+		t.Errorf("SchemaVersion of a new database = %d, %v; want 0", v, err)
+	}
+	latest := db.latest()
+	if applied, err := db.Migrate(ctx); err != nil || applied != latest {
+		t.Fatalf("Migrate = %d, %v; want %d", applied, err, latest)
+	}
+	if v, err := db.SchemaVersion(ctx); err != nil || v != latest {
+		t.Errorf("SchemaVersion = %d, %v; want %d", v, err, latest)
+	}
+	if applied, err := db.Migrate(ctx); err != nil || applied != 0 {
+		t.Errorf("second Migrate = %d, %v; want 0", applied, err)
+	}
+	var rows int
+	if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&rows); err != nil || rows != latest {
+		t.Errorf("schema_migrations has %d rows, %v; want %d", rows, err, latest)
+	}
+
+	t.Run("schema too new", func(t *testing.T) {
+		_, err := db.w.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`, latest+1)
+		if err != nil {
+			t.Fatalf("insert future version: %v", err)
+		}
+		_, err = db.Migrate(ctx)
+		checkErr(t, "Migrate", err, storage.ErrSchemaTooNew)
+		if other, err := Open(ctx, path, Options{}); !errors.Is(err, storage.ErrSchemaTooNew) {
+			if err == nil {
+				other.Close()
+			}
+			t.Errorf("Open: err = %v, want ErrSchemaTooNew", err)
+		}
+	})
+}
+
+func TestLoadMigrations(t *testing.T) {
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatalf("loadMigrations: %v", err)
+	}
+	for i, m := range ms {
+		if m.version != i+1 {
+			t.Errorf("migration %d (%s): version %d", i, m.name, m.version)
+		}
+	}
+}
+
+// TestMigrateConcurrently runs Migrate from two handles (two processes, as
+// far as SQLite can tell) on a new file at once.
+func TestMigrateConcurrently(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "authd.db")
+	var dbs [2]*DB
+	for i := range dbs {
+		db, err := Open(ctx, path, Options{})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		defer db.Close()
+		dbs[i] = db
+	}
+	var (
+		wg      sync.WaitGroup
+		applied [2]int
+		errs    [2]error
+	)
+	for i, db := range dbs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			applied[i], errs[i] = db.Migrate(ctx)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Migrate %d: %v", i, err)
+		}
+	}
+	if got, want := applied[0]+applied[1], dbs[0].latest(); got != want {
+		t.Errorf("migrations applied = %d + %d, want %d in all", applied[0], applied[1], want)
+	}
+}
+
+// writeLoad is what each writer (handle or process) does to a shared
+// database: for i < n, create user prefix-i, add key prefix-i with
+// UpdateKeys, and try to rotate the shared token tok-i (sessions s-i, made
+// by setupShared) to prefix-next-i. It returns the first unexpected error.
+func writeLoad(ctx context.Context, db *DB, prefix string, n int) error {
+	for i := range n {
+		now := time.Unix(1e9, int64(i)).UTC()
+		u := storage.User{ID: fmt.Sprintf("%s-%d", prefix, i), Username: fmt.Sprintf("%s-%d", prefix, i), CreatedAt: now}
+		if err := db.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		err := db.UpdateKeys(ctx, func(cur []storage.Key) ([]storage.Key, error) {
+			return append(cur, storage.Key{ID: fmt.Sprintf("%s-%d", prefix, i), Algorithm: "EdDSA",
+				State: storage.KeyNext, Private: []byte("p"), Public: []byte("{}"), CreatedAt: now}), nil
+		})
+		if err != nil {
+			return err
+		}
+		next := storage.RefreshToken{Hash: fmt.Sprintf("%s-next-%d", prefix, i), SessionID: fmt.Sprintf("s-%d", i),
+			ClientID: "c", UserID: "owner", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		err = db.RotateRefreshToken(ctx, fmt.Sprintf("tok-%d", i), next, []byte(prefix), now.Add(time.Second), now)
+		if err != nil && !errors.Is(err, storage.ErrSpent) {
+			return err
+		}
+		if _, err := db.GetUser(ctx, u.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setupShared makes the rows writeLoad races on.
+func setupShared(t *testing.T, db *DB, n int) {
+	t.Helper()
+	ctx := t.Context()
+	now := time.Unix(1e9, 0).UTC()
+	if err := db.CreateUser(ctx, storage.User{ID: "owner", Username: "owner", CreatedAt: now}); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	for i := range n {
+		s := storage.Session{ID: fmt.Sprintf("s-%d", i), UserID: "owner", ClientID: "c", CreatedAt: now}
+		tok := storage.RefreshToken{Hash: fmt.Sprintf("tok-%d", i), SessionID: s.ID, ClientID: "c",
+			UserID: "owner", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := db.CreateSession(ctx, s, &tok); err != nil {
+			t.Fatalf("CreateSession: %v", err)
+		}
+	}
+}
+
+// checkShared checks the result of writeLoad by every prefix: every user
+// and key is there (no lost update) and every shared token has exactly one
+// successor.
+func checkShared(t *testing.T, db *DB, prefixes []string, n int) {
+	t.Helper()
+	ctx := t.Context()
+	keys, err := db.ListKeys(ctx)
+	if err != nil {
+		t.Fatalf("ListKeys: %v", err)
+	}
+	if len(keys) != len(prefixes)*n {
+		t.Errorf("%d keys, want %d: an UpdateKeys was lost", len(keys), len(prefixes)*n)
+	}
+	for _, p := range prefixes {
+		for i := range n {
+			if _, err := db.GetUser(ctx, fmt.Sprintf("%s-%d", p, i)); err != nil {
+				t.Errorf("GetUser(%s-%d): %v", p, i, err)
+			}
+		}
+	}
+	for i := range n {
+		var winners []string
+		for _, p := range prefixes {
+			if _, err := db.GetRefreshToken(ctx, fmt.Sprintf("%s-next-%d", p, i)); err == nil {
+				winners = append(winners, p)
+			}
+		}
+		if len(winners) != 1 {
+			t.Errorf("tok-%d rotated by %q, want exactly one writer", i, winners)
+		}
+	}
+}
+
+// TestTwoHandles writes through two DBs on one file at once: to SQLite they
+// are two processes, each with its own write connection, so they serialise
+// on the file lock (busy_timeout) rather than on a pool.
+func TestTwoHandles(t *testing.T) {
+	const n = 25
+	path := filepath.Join(t.TempDir(), "authd.db")
+	first := openTest(t, path)
+	setupShared(t, first, n)
+	second := openTest(t, path)
+
+	prefixes := []string{"a1", "a2", "b1", "b2"}
+	errs := make([]error, len(prefixes))
+	var wg sync.WaitGroup
+	for i, p := range prefixes {
+		db := first
+		if p[0] == 'b' {
+			db = second
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = writeLoad(t.Context(), db, p, n)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("writer %s: %v", prefixes[i], err)
+		}
+	}
+	checkShared(t, first, prefixes, n)
+}
+
+// Environment of the child processes of TestTwoProcesses.
+const (
+	envHelperDB     = "AUTHD_SQLITE_TEST_HELPER_DB"
+	envHelperPrefix = "AUTHD_SQLITE_TEST_HELPER_PREFIX"
+	envHelperN      = "AUTHD_SQLITE_TEST_HELPER_N"
+)
+
+// TestHelperProcess is a child of TestTwoProcesses; run alone it does
+// nothing.
+func TestHelperProcess(t *testing.T) {
+	path := os.Getenv(envHelperDB)
+	if path == "" {
+		t.Skip("helper process of TestTwoProcesses")
+	}
+	n, err := strconv.Atoi(os.Getenv(envHelperN))
+	if err != nil {
+		t.Fatalf("%s: %v", envHelperN, err)
+	}
+	db, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer db.Close()
+	if err := writeLoad(t.Context(), db, os.Getenv(envHelperPrefix), n); err != nil {
+		t.Fatalf("writeLoad: %v", err)
+	}
+}
+
+// TestTwoProcesses writes from two other OS processes (this test binary run
+// again) and this one at once: what happens when the CLI rotates keys or
+// sets a password while a server runs.
+func TestTwoProcesses(t *testing.T) {
+	if os.Getenv(envHelperDB) != "" {
+		t.Skip("in a helper process")
+	}
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	const n = 25
+	path := filepath.Join(t.TempDir(), "authd.db")
+	db := openTest(t, path)
+	setupShared(t, db, n)
+
+	prefixes := []string{"p0", "p1", "p2"}
+	var cmds []*exec.Cmd
+	outs := make([]*bytes.Buffer, len(prefixes))
+	for i, p := range prefixes[1:] {
+		cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), envHelperDB+"="+path, envHelperPrefix+"="+p, envHelperN+"="+strconv.Itoa(n))
+		// One writer for both: exec then calls it from one goroutine.
+		outs[i+1] = &bytes.Buffer{}
+		cmd.Stdout, cmd.Stderr = outs[i+1], outs[i+1]
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start helper: %v", err)
+		}
+		cmds = append(cmds, cmd)
+	}
+	if err := writeLoad(t.Context(), db, prefixes[0], n); err != nil {
+		t.Errorf("writer %s (this process): %v", prefixes[0], err)
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("helper %s: %v\n%s", prefixes[i+1], err, outs[i+1].String())
+		}
+	}
+	checkShared(t, db, prefixes, n)
+}
+
+func checkErr(t *testing.T, what string, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Errorf("%s: err = %v, want %v", what, err, want)
+	}
+}

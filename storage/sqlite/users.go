@@ -1,0 +1,280 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/authd/authd/storage"
+)
+
+const userCols = `id, username, email, email_verified, password_hash, first_name, last_name, disabled, created_at, updated_at`
+
+const insertUser = `INSERT INTO users
+	(id, username, username_key, email, email_key, email_verified, password_hash, first_name, last_name, disabled, created_at, updated_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// userArgs are the values of insertUser for u.
+func userArgs(u storage.User) []any {
+	return []any{
+		u.ID, u.Username, storage.UsernameKey(u.Username),
+		textArg(u.Email), textArg(storage.EmailKey(u.Email)), u.EmailVerified,
+		u.PasswordHash, u.FirstName, u.LastName, u.Disabled,
+		timeArg(u.CreatedAt), timeArg(u.UpdatedAt),
+	}
+}
+
+// scanUser reads one row of userCols.
+func scanUser(row interface{ Scan(...any) error }) (storage.User, error) {
+	var u storage.User
+	err := row.Scan(&u.ID, &u.Username, textCol{&u.Email}, &u.EmailVerified, &u.PasswordHash,
+		&u.FirstName, &u.LastName, &u.Disabled, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
+	return u, err
+}
+
+// CreateUser implements storage.UserStore.
+func (db *DB) CreateUser(ctx context.Context, u storage.User) error {
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, insertUser, userArgs(u)...)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: create user: %w", mapErr(err))
+	}
+	return nil
+}
+
+// GetUser implements storage.UserStore.
+func (db *DB) GetUser(ctx context.Context, id string) (storage.User, error) {
+	st, err := db.rStmts.get(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`)
+	if err != nil {
+		return storage.User{}, fmt.Errorf("sqlite: get user: %w", err)
+	}
+	u, err := scanUser(st.QueryRowContext(ctx, id))
+	if err != nil {
+		return storage.User{}, fmt.Errorf("sqlite: get user: %w", notFound(err))
+	}
+	return u, nil
+}
+
+// GetUserByUsername implements storage.UserStore.
+func (db *DB) GetUserByUsername(ctx context.Context, username string) (storage.User, error) {
+	u, err := scanUser(db.r.QueryRowContext(ctx,
+		`SELECT `+userCols+` FROM users WHERE username_key = ?`, storage.UsernameKey(username)))
+	if err != nil {
+		return storage.User{}, fmt.Errorf("sqlite: get user by username: %w", notFound(err))
+	}
+	return u, nil
+}
+
+// GetUserByEmail implements storage.UserStore.
+func (db *DB) GetUserByEmail(ctx context.Context, email string) (storage.User, error) {
+	key := storage.EmailKey(email)
+	if key == "" {
+		// Users without an email have none to find them by.
+		return storage.User{}, fmt.Errorf("sqlite: get user by email: %w", storage.ErrNotFound)
+	}
+	u, err := scanUser(db.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE email_key = ?`, key))
+	if err != nil {
+		return storage.User{}, fmt.Errorf("sqlite: get user by email: %w", notFound(err))
+	}
+	return u, nil
+}
+
+// UpdateUser implements storage.UserStore. fn runs inside the write
+// transaction and so holds up every writer: hash a new password before the
+// call, not inside fn.
+func (db *DB) UpdateUser(ctx context.Context, id string, now time.Time, fn func(*storage.User) error) (storage.User, error) {
+	var (
+		updated storage.User
+		fnErr   error
+	)
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		old, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
+		if err != nil {
+			return notFound(err)
+		}
+		u := old
+		if fnErr = fn(&u); fnErr != nil {
+			return fnErr
+		}
+		// Only the fields fn may change are written; the row keeps its id,
+		// created_at and disabled whatever fn did to them.
+		_, err = tx.ExecContext(ctx, `UPDATE users SET
+			username = ?, username_key = ?, email = ?, email_key = ?, email_verified = ?,
+			password_hash = ?, first_name = ?, last_name = ?, updated_at = ?
+			WHERE id = ?`,
+			u.Username, storage.UsernameKey(u.Username), textArg(u.Email), textArg(storage.EmailKey(u.Email)),
+			u.EmailVerified, u.PasswordHash, u.FirstName, u.LastName, timeArg(now), old.ID)
+		if err != nil {
+			return mapErr(err)
+		}
+		// Read back so the caller gets what is stored (times in UTC).
+		updated, err = scanUser(tx.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, old.ID))
+		return err
+	})
+	if fnErr != nil {
+		return storage.User{}, fnErr
+	}
+	if err != nil {
+		return storage.User{}, fmt.Errorf("sqlite: update user: %w", err)
+	}
+	return updated, nil
+}
+
+// SetPassword implements storage.UserStore.
+func (db *DB) SetPassword(ctx context.Context, userID, hash, keepSession string, now time.Time) ([]string, error) {
+	if err := requireTime("now", now); err != nil {
+		return nil, fmt.Errorf("sqlite: set password: %w", err)
+	}
+	var ended []string
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`,
+			hash, timeArg(now), userID)
+		if err != nil {
+			return err
+		}
+		if err := oneRow(res); err != nil {
+			return err
+		}
+		if ended, err = endUserSessions(ctx, tx, userID, keepSession, now); err != nil {
+			return err
+		}
+		// A reset link mailed before the change must not work after it.
+		_, err = tx.ExecContext(ctx, `UPDATE one_time_tokens SET used_at = ?
+			WHERE user_id = ? AND purpose = ? AND used_at IS NULL`,
+			timeArg(now), userID, storage.PurposeReset)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: set password: %w", err)
+	}
+	return ended, nil
+}
+
+// UpgradePasswordHash implements storage.UserStore.
+func (db *DB) UpgradePasswordHash(ctx context.Context, userID, oldHash, newHash string, now time.Time) (bool, error) {
+	var n int64
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, updated_at = ?
+			WHERE id = ? AND password_hash = ?`, newHash, timeArg(now), userID, oldHash)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("sqlite: upgrade password hash: %w", err)
+	}
+	return n == 1, nil
+}
+
+// SetDisabled implements storage.UserStore.
+func (db *DB) SetDisabled(ctx context.Context, userID string, disabled bool, now time.Time) ([]string, error) {
+	if err := requireTime("now", now); err != nil {
+		return nil, fmt.Errorf("sqlite: set disabled: %w", err)
+	}
+	var ended []string
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?`,
+			disabled, timeArg(now), userID)
+		if err != nil {
+			return err
+		}
+		if err := oneRow(res); err != nil {
+			return err
+		}
+		if disabled {
+			ended, err = endUserSessions(ctx, tx, userID, "", now)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: set disabled: %w", err)
+	}
+	return ended, nil
+}
+
+// ImportUsers implements storage.UserStore.
+func (db *DB) ImportUsers(ctx context.Context, users []storage.User) ([]string, error) {
+	var skipped []string
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		// ON CONFLICT names only username_key: a taken username is skipped,
+		// any other unique key still fails the statement.
+		st, err := tx.PrepareContext(ctx, insertUser+` ON CONFLICT (username_key) DO NOTHING`)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for i, u := range users {
+			res, err := st.ExecContext(ctx, userArgs(u)...)
+			if err != nil {
+				return fmt.Errorf("user %d (%q): %w", i, u.Username, mapErr(err))
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("user %d (%q): %w", i, u.Username, err)
+			}
+			if n == 0 {
+				skipped = append(skipped, u.Username)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: import users: %w", err)
+	}
+	return skipped, nil
+}
+
+// oneRow fails with storage.ErrNotFound unless res changed a row.
+func oneRow(res sql.Result) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}
+
+// endUserSessions ends the user's live sessions except keep, deletes their
+// refresh tokens, and returns the ids it ended, sorted.
+func endUserSessions(ctx context.Context, tx *sql.Tx, userID, keep string, now time.Time) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `UPDATE sessions SET ended_at = ?
+		WHERE user_id = ? AND id <> ? AND ended_at IS NULL RETURNING id`,
+		timeArg(now), userID, keep)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return nil, err
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	// Tokens of sessions ended earlier are already gone, so this deletes
+	// exactly the tokens of the sessions just ended.
+	_, err = tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE session_id IN
+		(SELECT id FROM sessions WHERE user_id = ? AND id <> ? AND ended_at IS NOT NULL)`,
+		userID, keep)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(ids)
+	return ids, nil
+}

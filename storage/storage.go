@@ -1,0 +1,319 @@
+// Package storage defines authd's persistent state and the contract every
+// backend keeps.
+//
+// The Storage interface is the only way the rest of authd reaches the
+// database. Its behaviour is pinned by the conformance suite in
+// storage/storagetest, which every backend runs; a backend that passes it can
+// replace another without touching the server.
+//
+// Conventions every method follows:
+//   - ctx comes first and cancels the operation.
+//   - Times are stored with nanosecond precision and returned in UTC; a zero
+//     time.Time means "not set" (NULL).
+//   - Errors wrap one of the sentinel errors below where the caller can act on
+//     the cause; test them with errors.Is.
+//   - Every method that writes more than one row is atomic: it commits all of
+//     its writes or none.
+//   - Callers generate ids and token hashes; storage never sees a raw refresh
+//     token, one-time token or password.
+package storage
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
+)
+
+// Sentinel errors. Backends wrap them with context; callers test with errors.Is.
+var (
+	// ErrNotFound means the row asked for does not exist (or is no longer
+	// usable, where a method says so).
+	ErrNotFound = errors.New("storage: not found")
+	// ErrAlreadyExists means a unique key (user id, username, email, token
+	// hash, kid) is already taken.
+	ErrAlreadyExists = errors.New("storage: already exists")
+	// ErrSpent means a refresh token was already rotated by another request.
+	ErrSpent = errors.New("storage: refresh token already spent")
+	// ErrSchemaTooNew means the database was migrated by a newer authd than
+	// this binary; it refuses to touch it.
+	ErrSchemaTooNew = errors.New("storage: database schema is newer than this binary")
+)
+
+// Storage is the persistent state of authd.
+type Storage interface {
+	// Close releases the database. In-flight calls finish first.
+	Close() error
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+
+	UserStore
+	SessionStore
+	RefreshTokenStore
+	KeyStore
+	OneTimeTokenStore
+
+	// RevokeJTI lists an access token's jti as revoked until exp. Revoking
+	// the same jti twice is not an error.
+	RevokeJTI(ctx context.Context, jti string, exp time.Time) error
+	// RevokedJTIs returns the revoked jtis whose exp is after now.
+	RevokedJTIs(ctx context.Context, now time.Time) ([]RevokedJTI, error)
+
+	// DeleteExpired removes at most limit rows of each kind that can no
+	// longer matter at now: refresh tokens past ExpiresAt, sessions past
+	// ExpiresAt (with their tokens), revoked jtis past Exp, one-time tokens
+	// past ExpiresAt; and it erases refresh-token Replay data past
+	// ReplayUntil. It returns how many rows it deleted or erased in all.
+	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
+}
+
+// UserStore holds user accounts.
+type UserStore interface {
+	// CreateUser inserts u. ErrAlreadyExists when the id, the username (by
+	// UsernameKey) or a non-empty email (by EmailKey) is taken.
+	CreateUser(ctx context.Context, u User) error
+	// GetUser returns the user with this id, or ErrNotFound.
+	GetUser(ctx context.Context, id string) (User, error)
+	// GetUserByUsername finds a user by UsernameKey(username), or ErrNotFound.
+	GetUserByUsername(ctx context.Context, username string) (User, error)
+	// GetUserByEmail finds a user by EmailKey(email), or ErrNotFound.
+	GetUserByEmail(ctx context.Context, email string) (User, error)
+	// UpdateUser reads the user, calls fn with it and stores what fn left in
+	// it, atomically. fn may change Username, Email, EmailVerified,
+	// FirstName, LastName and PasswordHash; ID and CreatedAt are kept whatever
+	// fn does, and UpdatedAt is set to now. An error from fn aborts the
+	// update and is returned as is. ErrNotFound for an unknown id;
+	// ErrAlreadyExists when the new username or email is taken.
+	UpdateUser(ctx context.Context, id string, now time.Time, fn func(*User) error) (User, error)
+	// SetPassword stores a new password hash and, in the same transaction,
+	// ends every live session of the user except keepSession (pass "" to end
+	// all), deletes their refresh tokens, and marks every unused one-time
+	// token of purpose PurposeReset of the user as used. It returns the ids
+	// of the sessions it ended. ErrNotFound for an unknown id.
+	SetPassword(ctx context.Context, userID, hash, keepSession string, now time.Time) ([]string, error)
+	// UpgradePasswordHash replaces the hash only if it is still oldHash (a
+	// concurrent password change wins). It reports whether it replaced it.
+	UpgradePasswordHash(ctx context.Context, userID, oldHash, newHash string, now time.Time) (bool, error)
+	// SetDisabled sets the disabled flag. Disabling also ends every live
+	// session of the user and deletes their refresh tokens, in the same
+	// transaction, and returns the ended session ids. ErrNotFound for an
+	// unknown id.
+	SetDisabled(ctx context.Context, userID string, disabled bool, now time.Time) ([]string, error)
+	// ImportUsers inserts users in one transaction. A user whose username
+	// is already taken (in the database or earlier in the list) is skipped
+	// and its username is returned in skipped. Any other failure (an email
+	// taken, an id taken) aborts the whole import, nothing written, with an
+	// error naming the index of the user in the list.
+	ImportUsers(ctx context.Context, users []User) (skipped []string, err error)
+}
+
+// SessionStore holds sessions. A session is one sign-in of a user at a
+// client; its refresh tokens form one family.
+type SessionStore interface {
+	// CreateSession inserts s and, when first is not nil, its first refresh
+	// token, atomically. ErrAlreadyExists when the id or the hash is taken.
+	CreateSession(ctx context.Context, s Session, first *RefreshToken) error
+	// GetSession returns the session (ended or not), or ErrNotFound.
+	GetSession(ctx context.Context, id string) (Session, error)
+	// ListSessions returns the user's sessions that are neither ended nor
+	// past ExpiresAt at now, newest first.
+	ListSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
+	// EndSession ends the session and deletes its refresh tokens,
+	// atomically. Ending an ended session is not an error (EndedAt keeps its
+	// first value). ErrNotFound for an unknown id.
+	EndSession(ctx context.Context, id string, now time.Time) error
+	// EndUserSessions ends every live session of the user except keep (""
+	// for none) and deletes their refresh tokens, atomically, and returns
+	// the ids it ended.
+	EndUserSessions(ctx context.Context, userID, keep string, now time.Time) ([]string, error)
+	// EndedSessions returns the id and EndedAt of every session that ended
+	// after since, for the in-memory view of dead sessions that access-token
+	// checks consult.
+	EndedSessions(ctx context.Context, since time.Time) ([]EndedSession, error)
+}
+
+// RefreshTokenStore holds refresh tokens, by hash.
+type RefreshTokenStore interface {
+	// GetRefreshToken returns the token with this hash, spent or not, or
+	// ErrNotFound.
+	GetRefreshToken(ctx context.Context, hash string) (RefreshToken, error)
+	// RotateRefreshToken spends the unspent token oldHash and inserts next
+	// in its family, in one transaction. Exactly one of any number of
+	// concurrent calls for the same oldHash succeeds; the others get
+	// ErrSpent. The winner also stores replay and replayUntil on the spent
+	// token (for idempotent retries within the grace period) and sets the
+	// session's LastUsedAt to now.
+	//
+	// It fails with ErrNotFound, writing nothing, when oldHash is unknown or
+	// its session has ended.
+	RotateRefreshToken(ctx context.Context, oldHash string, next RefreshToken, replay []byte, replayUntil, now time.Time) error
+}
+
+// KeyStore holds signing keys.
+type KeyStore interface {
+	// ListKeys returns every key, in no promised order.
+	ListKeys(ctx context.Context) ([]Key, error)
+	// UpdateKeys is a compare-and-swap on the whole key set: inside one
+	// write transaction it reads the current keys, calls fn with them, and
+	// replaces the set with what fn returns (keys missing from the result
+	// are deleted, others inserted or updated by ID). Concurrent callers,
+	// in this process or another on the same database, are serialised: each
+	// fn sees the set the previous one committed. An error from fn aborts
+	// with nothing written and is returned as is. The result may hold at
+	// most one key in state KeyActive; more fails with an error.
+	UpdateKeys(ctx context.Context, fn func(current []Key) ([]Key, error)) error
+}
+
+// OneTimeTokenStore holds single-use tokens sent by mail.
+type OneTimeTokenStore interface {
+	// CreateOneTimeToken inserts t and, in the same transaction, marks as
+	// used every unused token of the same user and purpose (a newer mail
+	// invalidates older links). ErrAlreadyExists when the hash is taken.
+	CreateOneTimeToken(ctx context.Context, t OneTimeToken) error
+	// ConsumeOneTimeToken marks the token used and returns it. It succeeds
+	// once: a used, expired (ExpiresAt not after now), unknown or
+	// other-purpose token gives ErrNotFound. Of concurrent calls for one
+	// token exactly one succeeds.
+	ConsumeOneTimeToken(ctx context.Context, hash, purpose string, now time.Time) (OneTimeToken, error)
+	// CountOneTimeTokens counts the tokens of the user and purpose created
+	// after since, used or not (for per-account mail rate limits).
+	CountOneTimeTokens(ctx context.Context, userID, purpose string, since time.Time) (int, error)
+}
+
+// User is an account.
+type User struct {
+	// ID is opaque, random, and never reused; it is the sub of tokens.
+	ID string
+	// Username is kept as the user chose it (after Unicode NFC); it is
+	// unique by UsernameKey.
+	Username string
+	// Email is "" when unset; unique by EmailKey when set.
+	Email         string
+	EmailVerified bool
+	// PasswordHash is a PHC string (argon2id) or an imported format; "" means
+	// the user cannot log in with a password.
+	PasswordHash string
+	FirstName    string
+	LastName     string
+	Disabled     bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Session is one sign-in: the sid of its tokens and the family of its
+// refresh tokens.
+type Session struct {
+	ID       string
+	UserID   string
+	ClientID string
+	// Scope granted at sign-in (space-separated).
+	Scope      string
+	AuthTime   time.Time
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+	// ExpiresAt is the absolute end of the session (refresh_absolute_ttl).
+	ExpiresAt time.Time
+	// EndedAt is zero while the session lives.
+	EndedAt   time.Time
+	UserAgent string
+	Address   string
+}
+
+// EndedSession is what the in-memory view of ended sessions needs.
+type EndedSession struct {
+	ID      string
+	EndedAt time.Time
+}
+
+// RefreshToken is one token of a family, by the hash of its value.
+type RefreshToken struct {
+	// Hash is the hex SHA-256 of the token; the token itself is never stored.
+	Hash      string
+	SessionID string
+	ClientID  string
+	UserID    string
+	Scope     string
+	CreatedAt time.Time
+	// ExpiresAt is when it stops working unused (idle lifetime, capped by
+	// the session's absolute lifetime).
+	ExpiresAt time.Time
+	// SpentAt is zero until the token is rotated.
+	SpentAt time.Time
+	// Replay is the sealed response of the rotation that spent this token,
+	// kept until ReplayUntil to answer an identical retry; nil otherwise.
+	Replay      []byte
+	ReplayUntil time.Time
+}
+
+// KeyState is where a signing key is in its lifecycle.
+type KeyState string
+
+// Key states, in lifecycle order.
+const (
+	KeyNext    KeyState = "next"    // published, not yet signing
+	KeyActive  KeyState = "active"  // signing; at most one
+	KeyRetired KeyState = "retired" // published until RemoveAt, then deleted
+)
+
+// Key is a signing key.
+type Key struct {
+	// ID is the kid (RFC 7638 thumbprint of the public key).
+	ID        string
+	Algorithm string
+	State     KeyState
+	// Private is the private key as the keys package stores it (sealed when
+	// an encryption key is configured); storage treats it as opaque.
+	Private []byte
+	// Public is the public JWK as JSON.
+	Public      []byte
+	CreatedAt   time.Time
+	ActivatedAt time.Time
+	RetiredAt   time.Time
+	// RemoveAt is when a retired key leaves the JWKS and may be deleted.
+	RemoveAt time.Time
+}
+
+// One-time token purposes.
+const (
+	PurposeReset       = "reset"
+	PurposeVerifyEmail = "verify_email"
+)
+
+// OneTimeToken is a single-use token sent by mail, by the hash of its value.
+type OneTimeToken struct {
+	Hash    string
+	Purpose string
+	UserID  string
+	// Email is the address the token was sent to (a verification token
+	// verifies only that address).
+	Email     string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time
+}
+
+// RevokedJTI is an access token revoked before it expired.
+type RevokedJTI struct {
+	JTI string
+	Exp time.Time
+}
+
+// UsernameKey is the form under which usernames are unique: Unicode NFKC
+// with full case folding, so "Alice", "ALICE" and "Ａｌｉｃｅ" are one name.
+func UsernameKey(username string) string {
+	return norm.NFKC.String(cases.Fold().String(norm.NFKC.String(username)))
+}
+
+// EmailKey is the form under which emails are unique: the whole address
+// case-folded. (RFC 5321 lets the local part be case-sensitive, but no mail
+// provider in use treats it so, and two accounts differing only in case are
+// an account-takeover risk.)
+func EmailKey(email string) string {
+	if email == "" {
+		return ""
+	}
+	return cases.Fold().String(norm.NFC.String(strings.TrimSpace(email)))
+}

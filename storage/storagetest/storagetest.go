@@ -1,0 +1,249 @@
+// Package storagetest is the conformance suite of storage.Storage: the
+// behaviour every backend must show, written once. A backend's own test runs
+// it in a few lines:
+//
+//	func TestStorage(t *testing.T) {
+//		storagetest.RunTests(t, func(t *testing.T) storage.Storage {
+//			return openEmptyDatabase(t)
+//		})
+//	}
+//
+// The suite covers every method of the interface, its sentinel errors, its
+// atomicity (a failing call writes nothing) and the races the contract
+// settles (refresh-token rotation, one-time token consumption, key updates).
+// Run it with -race.
+package storagetest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/authd/authd/storage"
+)
+
+// RunTests runs the suite. newStorage must return an empty, ready storage
+// (migrated, no rows) private to the calling test; RunTests closes it when
+// that test ends.
+func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, s storage.Storage)
+	}{
+		{"Ping", testPing},
+		{"CreateUser", testCreateUser},
+		{"GetUser", testGetUser},
+		{"UpdateUser", testUpdateUser},
+		{"SetPassword", testSetPassword},
+		{"UpgradePasswordHash", testUpgradePasswordHash},
+		{"SetDisabled", testSetDisabled},
+		{"ImportUsers", testImportUsers},
+		{"CreateSession", testCreateSession},
+		{"ListSessions", testListSessions},
+		{"EndSession", testEndSession},
+		{"EndUserSessions", testEndUserSessions},
+		{"EndedSessions", testEndedSessions},
+		{"RotateRefreshToken", testRotateRefreshToken},
+		{"RotateRefreshTokenConcurrent", testRotateRefreshTokenConcurrent},
+		{"UpdateKeys", testUpdateKeys},
+		{"UpdateKeysConcurrent", testUpdateKeysConcurrent},
+		{"OneTimeTokens", testOneTimeTokens},
+		{"ConsumeOneTimeTokenConcurrent", testConsumeOneTimeTokenConcurrent},
+		{"CountOneTimeTokens", testCountOneTimeTokens},
+		{"RevokeJTI", testRevokeJTI},
+		{"DeleteExpired", testDeleteExpired},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStorage(t)
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			})
+			tt.run(t, s)
+		})
+	}
+}
+
+func testPing(t *testing.T, s storage.Storage) {
+	if err := s.Ping(t.Context()); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
+}
+
+// errBoom is what a callback returns to abort an update.
+var errBoom = errors.New("boom")
+
+// at is the suite's reference time plus d. It has nanoseconds and a zone
+// other than UTC, so a backend that drops precision or the conversion to UTC
+// fails.
+func at(d time.Duration) time.Time {
+	return time.Date(2030, 1, 2, 3, 4, 5, 123456789, time.FixedZone("UTC+1", 3600)).Add(d)
+}
+
+// newUser is a user with every field set except Email when email is "".
+func newUser(id, username, email string) storage.User {
+	return storage.User{
+		ID:            id,
+		Username:      username,
+		Email:         email,
+		EmailVerified: email != "",
+		PasswordHash:  "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+		FirstName:     "First " + id,
+		LastName:      "Last " + id,
+		CreatedAt:     at(0),
+		UpdatedAt:     at(time.Second),
+	}
+}
+
+// newSession is a session of userID with every field set, created at created.
+func newSession(id, userID string, created time.Time) storage.Session {
+	return storage.Session{
+		ID:         id,
+		UserID:     userID,
+		ClientID:   "client-1",
+		Scope:      "openid offline_access",
+		AuthTime:   created.Add(-time.Minute),
+		CreatedAt:  created,
+		LastUsedAt: created,
+		ExpiresAt:  created.Add(90 * 24 * time.Hour),
+		UserAgent:  "storagetest/1.0",
+		Address:    "192.0.2.1",
+	}
+}
+
+// newToken is an unspent refresh token of s, created at created.
+func newToken(hash string, s storage.Session, created time.Time) storage.RefreshToken {
+	return storage.RefreshToken{
+		Hash:      hash,
+		SessionID: s.ID,
+		ClientID:  s.ClientID,
+		UserID:    s.UserID,
+		Scope:     s.Scope,
+		CreatedAt: created,
+		ExpiresAt: created.Add(14 * 24 * time.Hour),
+	}
+}
+
+func mustCreateUser(t *testing.T, s storage.Storage, u storage.User) {
+	t.Helper()
+	if err := s.CreateUser(t.Context(), u); err != nil {
+		t.Fatalf("CreateUser(%q): %v", u.ID, err)
+	}
+}
+
+// mustCreateSession creates sess and, unless tokenHash is "", its first
+// token, which it returns.
+func mustCreateSession(t *testing.T, s storage.Storage, sess storage.Session, tokenHash string) storage.RefreshToken {
+	t.Helper()
+	var first *storage.RefreshToken
+	if tokenHash != "" {
+		tok := newToken(tokenHash, sess, sess.CreatedAt)
+		first = &tok
+	}
+	if err := s.CreateSession(t.Context(), sess, first); err != nil {
+		t.Fatalf("CreateSession(%q): %v", sess.ID, err)
+	}
+	if first == nil {
+		return storage.RefreshToken{}
+	}
+	return *first
+}
+
+func mustGetUser(t *testing.T, s storage.Storage, id string) storage.User {
+	t.Helper()
+	u, err := s.GetUser(t.Context(), id)
+	if err != nil {
+		t.Fatalf("GetUser(%q): %v", id, err)
+	}
+	return u
+}
+
+func mustGetSession(t *testing.T, s storage.Storage, id string) storage.Session {
+	t.Helper()
+	sess, err := s.GetSession(t.Context(), id)
+	if err != nil {
+		t.Fatalf("GetSession(%q): %v", id, err)
+	}
+	return sess
+}
+
+func mustGetRefreshToken(t *testing.T, s storage.Storage, hash string) storage.RefreshToken {
+	t.Helper()
+	tok, err := s.GetRefreshToken(t.Context(), hash)
+	if err != nil {
+		t.Fatalf("GetRefreshToken(%q): %v", hash, err)
+	}
+	return tok
+}
+
+// checkErr fails the test unless errors.Is(err, want); want nil means no
+// error.
+func checkErr(t *testing.T, what string, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Errorf("%s: err = %v, want %v", what, err, want)
+	}
+}
+
+// checkEqual compares two structs field by field: times with Equal (and a
+// set time must be in UTC), byte slices with bytes.Equal, the rest with
+// reflect.DeepEqual.
+func checkEqual[T any](t *testing.T, what string, got, want T) {
+	t.Helper()
+	gv, wv := reflect.ValueOf(got), reflect.ValueOf(want)
+	for i := range gv.NumField() {
+		name := gv.Type().Field(i).Name
+		switch g := gv.Field(i).Interface().(type) {
+		case time.Time:
+			w := wv.Field(i).Interface().(time.Time)
+			switch {
+			case !g.Equal(w):
+				t.Errorf("%s: %s = %v, want %v", what, name, g, w)
+			case !g.IsZero() && g.Location() != time.UTC:
+				t.Errorf("%s: %s = %v, want it in UTC", what, name, g)
+			}
+		case []byte:
+			if w := wv.Field(i).Interface().([]byte); !bytes.Equal(g, w) {
+				t.Errorf("%s: %s = %q, want %q", what, name, g, w)
+			}
+		default:
+			if w := wv.Field(i).Interface(); !reflect.DeepEqual(g, w) {
+				t.Errorf("%s: %s = %#v, want %#v", what, name, g, w)
+			}
+		}
+	}
+}
+
+// checkIDs compares two sets of ids, ignoring order.
+func checkIDs(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	g, w := slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(want))
+	if !slices.Equal(g, w) {
+		t.Errorf("%s = %q, want %q (in any order)", what, g, w)
+	}
+}
+
+// checkTokensGone fails unless the refresh tokens are gone.
+func checkTokensGone(t *testing.T, s storage.Storage, hashes ...string) {
+	t.Helper()
+	for _, h := range hashes {
+		_, err := s.GetRefreshToken(t.Context(), h)
+		checkErr(t, fmt.Sprintf("GetRefreshToken(%q)", h), err, storage.ErrNotFound)
+	}
+}
+
+// checkTokensExist fails unless the refresh tokens exist.
+func checkTokensExist(t *testing.T, s storage.Storage, hashes ...string) {
+	t.Helper()
+	for _, h := range hashes {
+		if _, err := s.GetRefreshToken(t.Context(), h); err != nil {
+			t.Errorf("GetRefreshToken(%q): %v, want the token", h, err)
+		}
+	}
+}
