@@ -181,6 +181,19 @@ type OneTimeTokenStore interface {
 	// CountOneTimeTokens counts the tokens of the user and purpose created
 	// after since, used or not (for per-account mail rate limits).
 	CountOneTimeTokens(ctx context.Context, userID, purpose string, since time.Time) (int, error)
+	// ResetPassword consumes the PurposeReset token hash (as
+	// ConsumeOneTimeToken) and, in the same transaction, stores the new
+	// password hash, ends every live session of the user (deleting their
+	// refresh tokens) and marks the user's other reset tokens used. It
+	// returns the user after the change and the ended session ids.
+	// ErrNotFound, writing nothing, when the token is unusable.
+	ResetPassword(ctx context.Context, hash, passwordHash string, now time.Time) (User, []string, error)
+	// VerifyEmail consumes the PurposeVerifyEmail token hash and, in the
+	// same transaction, sets EmailVerified when the user's email is still
+	// the one the token was sent to (by EmailKey). It returns the user.
+	// ErrNotFound, writing nothing, when the token is unusable or the email
+	// has changed since.
+	VerifyEmail(ctx context.Context, hash string, now time.Time) (User, error)
 }
 
 // User is an account.

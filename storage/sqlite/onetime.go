@@ -42,13 +42,9 @@ func (db *DB) ConsumeOneTimeToken(ctx context.Context, hash, purpose string, now
 		return storage.OneTimeToken{}, fmt.Errorf("sqlite: consume one-time token: %w", err)
 	}
 	var t storage.OneTimeToken
-	err := db.write(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `UPDATE one_time_tokens SET used_at = ?
-			WHERE hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?
-			RETURNING `+oneTimeCols,
-			timeArg(now), hash, purpose, nanos(now)).Scan(&t.Hash, &t.Purpose, &t.UserID, &t.Email,
-			timeCol{&t.CreatedAt}, timeCol{&t.ExpiresAt}, timeCol{&t.UsedAt})
-		return notFound(err)
+	err := db.write(ctx, func(tx *sql.Tx) (err error) {
+		t, err = consume(ctx, tx, hash, purpose, now)
+		return err
 	})
 	if err != nil {
 		return storage.OneTimeToken{}, fmt.Errorf("sqlite: consume one-time token: %w", err)
@@ -65,4 +61,76 @@ func (db *DB) CountOneTimeTokens(ctx context.Context, userID, purpose string, si
 		return 0, fmt.Errorf("sqlite: count one-time tokens: %w", err)
 	}
 	return n, nil
+}
+
+// consume spends a one-time token inside tx; see ConsumeOneTimeToken.
+func consume(ctx context.Context, tx *sql.Tx, hash, purpose string, now time.Time) (storage.OneTimeToken, error) {
+	var t storage.OneTimeToken
+	err := tx.QueryRowContext(ctx, `UPDATE one_time_tokens SET used_at = ?
+		WHERE hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?
+		RETURNING `+oneTimeCols,
+		timeArg(now), hash, purpose, nanos(now)).Scan(&t.Hash, &t.Purpose, &t.UserID, &t.Email,
+		timeCol{&t.CreatedAt}, timeCol{&t.ExpiresAt}, timeCol{&t.UsedAt})
+	return t, notFound(err)
+}
+
+// ResetPassword implements storage.OneTimeTokenStore.
+func (db *DB) ResetPassword(ctx context.Context, hash, passwordHash string, now time.Time) (storage.User, []string, error) {
+	if err := requireTime("now", now); err != nil {
+		return storage.User{}, nil, fmt.Errorf("sqlite: reset password: %w", err)
+	}
+	var u storage.User
+	var ended []string
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		t, err := consume(ctx, tx, hash, storage.PurposeReset, now)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`,
+			passwordHash, timeArg(now), t.UserID); err != nil {
+			return err
+		}
+		if ended, err = endUserSessions(ctx, tx, t.UserID, "", now); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE one_time_tokens SET used_at = ?
+			WHERE user_id = ? AND purpose = ? AND used_at IS NULL`,
+			timeArg(now), t.UserID, storage.PurposeReset); err != nil {
+			return err
+		}
+		u, err = scanUser(tx.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, t.UserID))
+		return notFound(err)
+	})
+	if err != nil {
+		return storage.User{}, nil, fmt.Errorf("sqlite: reset password: %w", err)
+	}
+	return u, ended, nil
+}
+
+// VerifyEmail implements storage.OneTimeTokenStore.
+func (db *DB) VerifyEmail(ctx context.Context, hash string, now time.Time) (storage.User, error) {
+	if err := requireTime("now", now); err != nil {
+		return storage.User{}, fmt.Errorf("sqlite: verify email: %w", err)
+	}
+	var u storage.User
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		t, err := consume(ctx, tx, hash, storage.PurposeVerifyEmail, now)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE users SET email_verified = 1, updated_at = ?
+			WHERE id = ? AND email_key = ?`, timeArg(now), t.UserID, storage.EmailKey(t.Email))
+		if err != nil {
+			return err
+		}
+		if err := oneRow(res); err != nil {
+			return err // the address changed since the mail: roll the consumption back
+		}
+		u, err = scanUser(tx.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, t.UserID))
+		return notFound(err)
+	})
+	if err != nil {
+		return storage.User{}, fmt.Errorf("sqlite: verify email: %w", err)
+	}
+	return u, nil
 }

@@ -54,6 +54,8 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"OneTimeTokens", testOneTimeTokens},
 		{"ConsumeOneTimeTokenConcurrent", testConsumeOneTimeTokenConcurrent},
 		{"CountOneTimeTokens", testCountOneTimeTokens},
+		{"ResetPassword", testResetPassword},
+		{"VerifyEmail", testVerifyEmail},
 		{"RevokeJTI", testRevokeJTI},
 		{"DeleteExpired", testDeleteExpired},
 	}

@@ -1,0 +1,118 @@
+package storagetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/authd/authd/storage"
+)
+
+func testResetPassword(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	u := newUser("u-rp", "resetter", "resetter@example.com")
+	mustCreateUser(t, s, u)
+	s1 := newSession("s-rp-1", u.ID, at(0))
+	s2 := newSession("s-rp-2", u.ID, at(0))
+	tok1 := mustCreateSession(t, s, s1, "rt-rp-1")
+	tok2 := mustCreateSession(t, s, s2, "rt-rp-2")
+	o := newOneTimeToken("ott-rp", storage.PurposeReset, u.ID, at(time.Minute))
+	mustCreateOneTimeToken(t, s, o)
+
+	t.Run("unusable token writes nothing", func(t *testing.T) {
+		for name, tc := range map[string]struct {
+			hash string
+			now  time.Time
+		}{
+			"unknown": {"nope", at(2 * time.Minute)},
+			"expired": {o.Hash, o.ExpiresAt},
+		} {
+			_, _, err := s.ResetPassword(ctx, tc.hash, "$new$", tc.now)
+			checkErr(t, "ResetPassword "+name, err, storage.ErrNotFound)
+		}
+		if got := mustGetUser(t, s, u.ID); got.PasswordHash != u.PasswordHash {
+			t.Errorf("password hash changed to %q by a failed reset", got.PasswordHash)
+		}
+		checkTokensExist(t, s, tok1.Hash, tok2.Hash)
+	})
+	t.Run("other purpose", func(t *testing.T) {
+		v := newOneTimeToken("ott-rp-verify", storage.PurposeVerifyEmail, u.ID, at(time.Minute))
+		mustCreateOneTimeToken(t, s, v)
+		_, _, err := s.ResetPassword(ctx, v.Hash, "$new$", at(2*time.Minute))
+		checkErr(t, "ResetPassword with a verification token", err, storage.ErrNotFound)
+	})
+	t.Run("reset", func(t *testing.T) {
+		now := at(3 * time.Minute)
+		got, ended, err := s.ResetPassword(ctx, o.Hash, "$new$", now)
+		if err != nil {
+			t.Fatalf("ResetPassword: %v", err)
+		}
+		if got.PasswordHash != "$new$" || !got.UpdatedAt.Equal(now) || got.ID != u.ID {
+			t.Errorf("user after reset = %+v", got)
+		}
+		checkIDs(t, "ended sessions", ended, []string{s1.ID, s2.ID})
+		checkTokensGone(t, s, tok1.Hash, tok2.Hash)
+		_, _, err = s.ResetPassword(ctx, o.Hash, "$newer$", now)
+		checkErr(t, "second ResetPassword", err, storage.ErrNotFound)
+	})
+}
+
+func testVerifyEmail(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	u := newUser("u-ve", "verifier", "Verifier@Example.com")
+	u.EmailVerified = false
+	mustCreateUser(t, s, u)
+
+	t.Run("verifies the address it was sent to", func(t *testing.T) {
+		o := newOneTimeToken("ott-ve-1", storage.PurposeVerifyEmail, u.ID, at(0))
+		o.Email = "verifier@example.com" // same address, other case
+		mustCreateOneTimeToken(t, s, o)
+		got, err := s.VerifyEmail(ctx, o.Hash, at(time.Minute))
+		if err != nil {
+			t.Fatalf("VerifyEmail: %v", err)
+		}
+		if !got.EmailVerified || !mustGetUser(t, s, u.ID).EmailVerified {
+			t.Error("email not verified")
+		}
+		_, err = s.VerifyEmail(ctx, o.Hash, at(time.Minute))
+		checkErr(t, "second VerifyEmail", err, storage.ErrNotFound)
+	})
+	t.Run("address changed since the mail", func(t *testing.T) {
+		o := newOneTimeToken("ott-ve-2", storage.PurposeVerifyEmail, u.ID, at(0))
+		o.Email = "old@example.com"
+		mustCreateOneTimeToken(t, s, o)
+		if _, err := s.UpdateUser(ctx, u.ID, at(time.Minute), func(u *storage.User) error {
+			u.EmailVerified = false
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.VerifyEmail(ctx, o.Hash, at(2*time.Minute))
+		checkErr(t, "VerifyEmail for an old address", err, storage.ErrNotFound)
+		if mustGetUser(t, s, u.ID).EmailVerified {
+			t.Error("an old address's token verified the new one")
+		}
+		// Nothing was consumed: the failure rolled back.
+		got, err := s.ConsumeOneTimeToken(ctx, o.Hash, storage.PurposeVerifyEmail, at(3*time.Minute))
+		if err != nil || got.Hash != o.Hash {
+			t.Errorf("token after a failed VerifyEmail: %v, want it still unused", err)
+		}
+	})
+	t.Run("unknown, expired, other purpose", func(t *testing.T) {
+		r := newOneTimeToken("ott-ve-3", storage.PurposeReset, u.ID, at(0))
+		mustCreateOneTimeToken(t, s, r)
+		v := newOneTimeToken("ott-ve-4", storage.PurposeVerifyEmail, u.ID, at(0))
+		v.Email = u.Email
+		mustCreateOneTimeToken(t, s, v)
+		for name, tc := range map[string]struct {
+			hash string
+			now  time.Time
+		}{
+			"unknown":       {"nope", at(time.Minute)},
+			"expired":       {v.Hash, v.ExpiresAt.Add(time.Second)},
+			"other purpose": {r.Hash, at(time.Minute)},
+		} {
+			_, err := s.VerifyEmail(ctx, tc.hash, tc.now)
+			checkErr(t, "VerifyEmail "+name, err, storage.ErrNotFound)
+		}
+	})
+}
