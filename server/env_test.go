@@ -17,6 +17,8 @@ import (
 	"github.com/authd/authd/keys"
 	"github.com/authd/authd/server"
 	"github.com/authd/authd/server/config"
+	"github.com/authd/authd/server/mail"
+	"github.com/authd/authd/server/mail/mailtest"
 	"github.com/authd/authd/server/password"
 	"github.com/authd/authd/server/users"
 	"github.com/authd/authd/storage"
@@ -82,6 +84,7 @@ type testEnv struct {
 	hasher *password.Hasher
 	clock  *clock
 	srv    *server.Server
+	smtp   *mailtest.Server
 	http   *http.Client
 }
 
@@ -126,7 +129,16 @@ func newEnv(t *testing.T, mutate ...func(*config.Config)) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(ctx, server.Options{Config: cfg, Store: db, Keys: km, Hasher: hasher, Logger: log, Now: clk.Now})
+	smtpd := mailtest.NewServer(t)
+	sender, err := mail.NewSMTPSender(mail.Config{SMTPAddr: smtpd.Addr(), Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mailer, err := mail.NewMailer(sender, mail.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(ctx, server.Options{Config: cfg, Store: db, Keys: km, Hasher: hasher, Mailer: mailer, Logger: log, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +146,7 @@ func newEnv(t *testing.T, mutate ...func(*config.Config)) *testEnv {
 	go hs.Serve(ln)
 	var bg sync.WaitGroup
 	bg.Go(func() { srv.Run(ctx) })
+	bg.Go(func() { _ = mailer.Run(ctx) })
 	t.Cleanup(func() {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer scancel()
@@ -145,7 +158,7 @@ func newEnv(t *testing.T, mutate ...func(*config.Config)) *testEnv {
 		}
 	})
 	return &testEnv{
-		t: t, url: cfg.Issuer, cfg: cfg, store: db, dbPath: dbPath, keys: km, hasher: hasher, clock: clk, srv: srv,
+		t: t, url: cfg.Issuer, cfg: cfg, store: db, dbPath: dbPath, keys: km, hasher: hasher, clock: clk, srv: srv, smtp: smtpd,
 		http: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 	}
 }

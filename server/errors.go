@@ -82,6 +82,18 @@ func (s *Server) handleError(err error, c echo.Context) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
 
+	var de *drfError
+	if errors.As(err, &de) {
+		// The Django-era paths: DRF's own shapes, sent as they are.
+		if de.RetryAfter > 0 {
+			h.Set("Retry-After", strconv.Itoa(de.RetryAfter))
+		}
+		if de.Challenge != "" {
+			h.Set("WWW-Authenticate", de.Challenge)
+		}
+		_ = c.JSON(de.Status, de.Body)
+		return
+	}
 	status, body, retryAfter, challenge := s.classify(err, c)
 	if retryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(retryAfter))

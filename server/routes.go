@@ -28,4 +28,10 @@ func (s *Server) routes() {
 	route(e, "/oauth2/introspect", s.handleIntrospect, post, api)
 	route(e, "/userinfo", s.handleUserinfo, getPost, api)
 
+	s.accountRoutes(api)
+	if s.cfg.Compat.RestAuth {
+		s.compatRoutes(api)
+	}
+	s.webRoutes()
+
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/authd/authd/keys"
 	"github.com/authd/authd/server/config"
+	"github.com/authd/authd/server/mail"
 	"github.com/authd/authd/server/password"
 	"github.com/authd/authd/storage"
 )
@@ -27,6 +28,9 @@ type Options struct {
 	Store  storage.Storage
 	Keys   *keys.Manager
 	Hasher *password.Hasher
+	// Mailer sends reset and verification mails; default: mails are
+	// logged with their links redacted. The caller runs it (Mailer.Run).
+	Mailer *mail.Mailer
 	Logger *slog.Logger     // default: discard
 	Now    func() time.Time // default: time.Now
 }
@@ -40,8 +44,16 @@ type Server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	echo    *echo.Echo
+	mailer  *mail.Mailer
 	clients clients
 	revoked *revocations
+	compat  *client // the client of tokens issued at the Django-era paths
+
+	loginThrottle *throttle  // failed logins per account
+	addrThrottle  *throttle  // failed logins per client address
+	registerLimit *rateLimit // registrations per address
+	resetLimit    *rateLimit // reset requests per address
+	resets        chan resetRequest
 
 	discovery        []byte // computed once
 	jwksCacheControl string
@@ -63,8 +75,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		hasher:           opts.Hasher,
 		log:              opts.Logger,
 		now:              opts.Now,
+		mailer:           opts.Mailer,
 		clients:          newClients(opts.Config.Clients),
 		revoked:          newRevocations(),
+		resets:           make(chan resetRequest, 256),
 		jwksCacheControl: fmt.Sprintf("public, max-age=%d", int(opts.Config.Keys.JWKSMaxAge/time.Second)),
 	}
 	if s.log == nil {
@@ -73,6 +87,19 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if s.mailer == nil {
+		m, err := mail.NewMailer(mail.NewLogSender(s.log, false), mail.Options{Logger: s.log})
+		if err != nil {
+			return nil, err
+		}
+		s.mailer = m
+	}
+	th := s.cfg.Throttle
+	s.loginThrottle = newThrottle(th.AccountFailures, th.WaitIncrement, th.MaxWait, th.FailureReset)
+	s.addrThrottle = newThrottle(th.AddressFailures, th.WaitIncrement, th.MaxWait, th.FailureReset)
+	s.registerLimit = newRateLimit(th.RegistrationsPerHour, time.Hour)
+	s.resetLimit = newRateLimit(th.ResetRequestsPerHour, time.Hour)
+	s.compat = &client{id: s.cfg.Compat.ClientID, public: true, grants: []string{"password"}, scopes: []string{"openid", "profile", "email"}}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
@@ -122,6 +149,8 @@ func (s *Server) Run(ctx context.Context) {
 			}
 		case <-sweep.C:
 			s.sweep(ctx)
+		case r := <-s.resets:
+			s.processReset(r)
 		}
 	}
 }

@@ -109,6 +109,22 @@ func (s *Server) grantPassword(c echo.Context, cl *client, form map[string][]str
 // user alike, after the same hashing work; the error of a full hashing
 // queue (503) or of the store otherwise.
 func (s *Server) authenticateUser(ctx context.Context, username, pw, addr string) (storage.User, error) {
+	// Throttling comes first: a waiting account or address is refused
+	// before any lookup or hashing, with the right password too, so a lock
+	// says nothing about the password or whether the account exists
+	// (unknown usernames are counted and locked alike).
+	acct, from := accountKey(username), "a:"+addr
+	if wait := max(s.loginThrottle.wait(acct, s.now()), s.addrThrottle.wait(from, s.now())); wait > 0 {
+		s.audit(ctx, "login.throttled", "address", addr)
+		return storage.User{}, &OAuthError{Status: http.StatusTooManyRequests, Code: "too_many_requests",
+			Description: "too many failed logins; try again later", RetryAfter: retrySeconds(wait)}
+	}
+	failed := func(reason, userID string) error {
+		s.loginThrottle.fail(acct, s.now())
+		s.addrThrottle.fail(from, s.now())
+		s.audit(ctx, "login.failed", "reason", reason, "user_id", userID, "address", addr)
+		return errBadCredentials
+	}
 	u, err := s.store.GetUserByUsername(ctx, username)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
@@ -116,8 +132,7 @@ func (s *Server) authenticateUser(ctx context.Context, username, pw, addr string
 		if errors.Is(err, password.ErrBusy) {
 			return storage.User{}, errBusy(err)
 		}
-		s.audit(ctx, "login.failed", "reason", "unknown_user", "address", addr)
-		return storage.User{}, errBadCredentials
+		return storage.User{}, failed("unknown_user", "")
 	case err != nil:
 		return storage.User{}, errStore(err)
 	}
@@ -138,9 +153,9 @@ func (s *Server) authenticateUser(ctx context.Context, username, pw, addr string
 		if ok {
 			reason = "disabled"
 		}
-		s.audit(ctx, "login.failed", "reason", reason, "user_id", u.ID, "address", addr)
-		return storage.User{}, errBadCredentials
+		return storage.User{}, failed(reason, u.ID)
 	}
+	s.loginThrottle.succeed(acct)
 	if rehash {
 		s.upgradeHash(ctx, u, pw)
 	}

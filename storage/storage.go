@@ -36,8 +36,9 @@ var (
 	// ErrAlreadyExists means a unique key (user id, username, email, token
 	// hash, kid) is already taken.
 	ErrAlreadyExists = errors.New("storage: already exists")
-	// ErrSpent means a refresh token was already rotated by another request.
-	ErrSpent = errors.New("storage: refresh token already spent")
+	// ErrSpent means a refresh token was already rotated, or an
+	// authorization code already redeemed, by another request.
+	ErrSpent = errors.New("storage: token already spent")
 	// ErrSchemaTooNew means the database was migrated by a newer authd than
 	// this binary; it refuses to touch it.
 	ErrSchemaTooNew = errors.New("storage: database schema is newer than this binary")
@@ -55,6 +56,7 @@ type Storage interface {
 	RefreshTokenStore
 	KeyStore
 	OneTimeTokenStore
+	AuthCodeStore
 
 	// RevokeJTI lists an access token's jti as revoked until exp. Revoking
 	// the same jti twice is not an error.
@@ -65,8 +67,9 @@ type Storage interface {
 	// DeleteExpired removes at most limit rows of each kind that can no
 	// longer matter at now: refresh tokens past ExpiresAt, sessions past
 	// ExpiresAt (with their tokens), revoked jtis past Exp, one-time tokens
-	// past ExpiresAt; and it erases refresh-token Replay data past
-	// ReplayUntil. It returns how many rows it deleted or erased in all.
+	// past ExpiresAt, authorization codes past ExpiresAt; and it erases
+	// refresh-token Replay data past ReplayUntil. It returns how many rows
+	// it deleted or erased in all.
 	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
 }
 
@@ -196,6 +199,32 @@ type OneTimeTokenStore interface {
 	VerifyEmail(ctx context.Context, hash string, now time.Time) (User, error)
 }
 
+// AuthCodeStore holds authorization codes (RFC 6749 §4.1.2), by hash.
+type AuthCodeStore interface {
+	// CreateAuthCode inserts c. ErrAlreadyExists when the hash is taken.
+	CreateAuthCode(ctx context.Context, c AuthCode) error
+	// GetAuthCode returns the code with this hash, redeemed or not,
+	// expired or not, or ErrNotFound.
+	GetAuthCode(ctx context.Context, hash string) (AuthCode, error)
+	// RedeemAuthCode spends the code and starts the session it pays for, in
+	// one transaction: it marks the unredeemed code with this hash as
+	// redeemed at now, records sess.ID as its SessionID, and inserts sess
+	// and, when first is not nil, its first refresh token. It returns the
+	// code as redeemed. Of concurrent calls for one code exactly one
+	// succeeds.
+	//
+	// A code already redeemed is a replay (RFC 6749 §4.1.2: "If an
+	// authorization code is used more than once, the authorization server
+	// MUST deny the request and SHOULD revoke (when possible) all tokens
+	// previously issued based on that authorization code"): the call ends
+	// the session of the earlier redemption and deletes its refresh tokens,
+	// commits that, inserts nothing, and fails with ErrSpent, returning the
+	// code (whose SessionID names the ended session). An unknown code, or
+	// one whose ExpiresAt is not after now, gives ErrNotFound with nothing
+	// written.
+	RedeemAuthCode(ctx context.Context, hash string, sess Session, first *RefreshToken, now time.Time) (AuthCode, error)
+}
+
 // User is an account.
 type User struct {
 	// ID is opaque, random, and never reused; it is the sub of tokens.
@@ -306,6 +335,35 @@ type OneTimeToken struct {
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	UsedAt    time.Time
+}
+
+// AuthCode is an authorization code (RFC 6749 §4.1.2), by the hash of its
+// value, with what it was issued for: the token request that redeems it
+// must match the client, the redirect URI and the PKCE challenge (RFC 7636
+// §4.6).
+type AuthCode struct {
+	// Hash is the hex SHA-256 of the code; the code itself is never stored.
+	Hash        string
+	ClientID    string
+	UserID      string
+	RedirectURI string
+	// Scope granted (space-separated).
+	Scope string
+	// Nonce of the OIDC authentication request, for the ID token; "" when
+	// none was sent.
+	Nonce string
+	// CodeChallenge and CodeChallengeMethod (RFC 7636 §4.3); both "" when
+	// the client sent no challenge.
+	CodeChallenge       string
+	CodeChallengeMethod string
+	// AuthTime is when the user last authenticated (the auth_time claim).
+	AuthTime  time.Time
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	// RedeemedAt is zero until the code is redeemed.
+	RedeemedAt time.Time
+	// SessionID is the session the redemption started; "" before it.
+	SessionID string
 }
 
 // RevokedJTI is an access token revoked before it expired.

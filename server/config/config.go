@@ -44,6 +44,7 @@ type Config struct {
 	Clients   []Client  `yaml:"clients"`
 	CORS      CORS      `yaml:"cors"`
 	Compat    Compat    `yaml:"compat"`
+	Throttle  Throttle  `yaml:"throttle"`
 	HTTP      HTTP      `yaml:"http"`
 	Log       Log       `yaml:"log"`
 }
@@ -159,6 +160,38 @@ type Compat struct {
 	// RestAuth serves the django-rest-auth + djangorestframework-jwt paths.
 	// Default true.
 	RestAuth bool `yaml:"rest_auth"`
+	// ClientID is the client_id of tokens issued at the Django-era paths
+	// (not a client of the token endpoint). Default rest-auth.
+	ClientID string `yaml:"client_id"`
+	// RefreshExpiration is how long after the original login
+	// /refresh-token/ keeps issuing new tokens (djangorestframework-jwt's
+	// JWT_REFRESH_EXPIRATION_DELTA). Default 168h.
+	RefreshExpiration time.Duration `yaml:"refresh_expiration"`
+}
+
+// Throttle sets the limits against guessing and flooding (SPEC.md Abuse).
+// Failed logins make an account, and separately a client address, wait:
+// past the threshold each failure adds wait_increment, up to max_wait;
+// counts reset after failure_reset without failures.
+type Throttle struct {
+	// AccountFailures before an account must wait. Default 30.
+	AccountFailures int `yaml:"account_failures"`
+	// AddressFailures before a client address must wait. Default 100.
+	AddressFailures int `yaml:"address_failures"`
+	// WaitIncrement added per failure past the threshold. Default 1m.
+	WaitIncrement time.Duration `yaml:"wait_increment"`
+	// MaxWait caps the wait. Default 15m.
+	MaxWait time.Duration `yaml:"max_wait"`
+	// FailureReset forgets failures after this long without one. Default 12h.
+	FailureReset time.Duration `yaml:"failure_reset"`
+	// RegistrationsPerHour per client address. Default 20.
+	RegistrationsPerHour int `yaml:"registrations_per_hour"`
+	// ResetRequestsPerHour (password reset requests) per client address.
+	// Default 20.
+	ResetRequestsPerHour int `yaml:"reset_requests_per_hour"`
+	// ResetMailsPerHour per account: more requests are answered the same
+	// but send nothing. Default 3.
+	ResetMailsPerHour int `yaml:"reset_mails_per_hour"`
 }
 
 // HTTP sets server limits.
@@ -222,7 +255,17 @@ func Default() Config {
 			From:    "authd@localhost",
 			Timeout: 10 * time.Second,
 		},
-		Compat: Compat{RestAuth: true},
+		Compat: Compat{RestAuth: true, ClientID: "rest-auth", RefreshExpiration: 168 * time.Hour},
+		Throttle: Throttle{
+			AccountFailures:      30,
+			AddressFailures:      100,
+			WaitIncrement:        time.Minute,
+			MaxWait:              15 * time.Minute,
+			FailureReset:         12 * time.Hour,
+			RegistrationsPerHour: 20,
+			ResetRequestsPerHour: 20,
+			ResetMailsPerHour:    3,
+		},
 		HTTP: HTTP{
 			MaxBodyBytes:      64 << 10,
 			ReadHeaderTimeout: 5 * time.Second,
@@ -374,6 +417,29 @@ func (c *Config) Validate() []string {
 			add(fmt.Sprintf("cors.allowed_origins[%d]", i), "must be an origin such as https://app.example.com, got %q", o)
 		}
 	}
+
+	if c.Compat.ClientID == "" {
+		add("compat.client_id", "must not be empty")
+	}
+	for _, cl := range c.Clients {
+		if cl.ID == c.Compat.ClientID {
+			add("compat.client_id", "%q is also the id of a configured client", cl.ID)
+		}
+	}
+	positive("compat.refresh_expiration", c.Compat.RefreshExpiration)
+	atLeastOne := func(key string, n int) {
+		if n < 1 {
+			add(key, "must be at least 1, got %d", n)
+		}
+	}
+	atLeastOne("throttle.account_failures", c.Throttle.AccountFailures)
+	atLeastOne("throttle.address_failures", c.Throttle.AddressFailures)
+	atLeastOne("throttle.registrations_per_hour", c.Throttle.RegistrationsPerHour)
+	atLeastOne("throttle.reset_requests_per_hour", c.Throttle.ResetRequestsPerHour)
+	atLeastOne("throttle.reset_mails_per_hour", c.Throttle.ResetMailsPerHour)
+	positive("throttle.wait_increment", c.Throttle.WaitIncrement)
+	positive("throttle.max_wait", c.Throttle.MaxWait)
+	positive("throttle.failure_reset", c.Throttle.FailureReset)
 
 	if c.HTTP.MaxBodyBytes < 1024 || c.HTTP.MaxBodyBytes > 16<<20 {
 		add("http.max_body_bytes", "must be between 1024 and 16777216, got %d", c.HTTP.MaxBodyBytes)

@@ -75,6 +75,8 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time, limit int) (int,
 			(SELECT jti FROM revoked_jtis WHERE exp <= ?1 ORDER BY exp LIMIT ?2)`},
 		{"one-time tokens", `DELETE FROM one_time_tokens WHERE hash IN
 			(SELECT hash FROM one_time_tokens WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)`},
+		{"authorization codes", `DELETE FROM auth_codes WHERE hash IN
+			(SELECT hash FROM auth_codes WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)`},
 	}
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		n = 0

@@ -10,7 +10,8 @@
 //
 // The suite covers every method of the interface, its sentinel errors, its
 // atomicity (a failing call writes nothing) and the races the contract
-// settles (refresh-token rotation, one-time token consumption, key updates).
+// settles (refresh-token rotation, one-time token consumption, key updates,
+// authorization-code redemption).
 // Run it with -race.
 package storagetest
 
@@ -58,6 +59,9 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"VerifyEmail", testVerifyEmail},
 		{"RevokeJTI", testRevokeJTI},
 		{"DeleteExpired", testDeleteExpired},
+		{"AuthCodes", testAuthCodes},
+		{"RedeemAuthCodeConcurrent", testRedeemAuthCodeConcurrent},
+		{"DeleteExpiredAuthCodes", testDeleteExpiredAuthCodes},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

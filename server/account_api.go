@@ -1,0 +1,215 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/authd/authd/storage"
+)
+
+// accountRoutes registers the account API (/account/*).
+func (s *Server) accountRoutes(api echo.MiddlewareFunc) {
+	e := s.echo
+	auth := s.requireBearer("Bearer")
+	route(e, "/account/register", s.handleRegister, post, api)
+	route(e, "/account/me", s.handleMe, []string{http.MethodGet, http.MethodPatch}, api, auth)
+	route(e, "/account/password", s.handlePasswordChange, post, api, auth)
+	route(e, "/account/password/reset", s.handleResetRequest, post, api)
+	route(e, "/account/password/reset/confirm", s.handleResetConfirm, post, api)
+	route(e, "/account/email/verify", s.handleVerifyEmail, post, api)
+	route(e, "/account/sessions", s.handleSessions, get, api, auth)
+	route(e, "/account/sessions/:id", s.handleEndSession, []string{http.MethodDelete}, api, auth)
+	route(e, "/account/logout", s.handleLogout, post, api, auth)
+}
+
+// userJSON is a user as the account API shows it (never the hash).
+type userJSON struct {
+	ID            string    `json:"id"`
+	Username      string    `json:"username"`
+	Email         string    `json:"email"`
+	EmailVerified bool      `json:"email_verified"`
+	FirstName     string    `json:"first_name"`
+	LastName      string    `json:"last_name"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+func toUserJSON(u storage.User) userJSON {
+	return userJSON{
+		ID: u.ID, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified,
+		FirstName: u.FirstName, LastName: u.LastName, CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
+	}
+}
+
+func noStoreJSON(c echo.Context, status int, v any) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(status, v)
+}
+
+func (s *Server) handleRegister(c echo.Context) error {
+	var in struct {
+		Username  string `json:"username"`
+		Password  string `json:"password"`
+		Email     string `json:"email"`
+		FirstName string `json:"first_name"`
+		LastName  string `json:"last_name"`
+	}
+	if err := decodeJSON(c, &in, true); err != nil {
+		return err
+	}
+	u, err := s.register(c.Request().Context(), registration(in), c.RealIP())
+	if err != nil {
+		return err
+	}
+	return noStoreJSON(c, http.StatusCreated, toUserJSON(u))
+}
+
+func (s *Server) handleMe(c echo.Context) error {
+	ctx := c.Request().Context()
+	u, err := s.currentUser(ctx, claimsOf(c))
+	if err != nil {
+		return err
+	}
+	if c.Request().Method == http.MethodGet {
+		return noStoreJSON(c, http.StatusOK, toUserJSON(u))
+	}
+	// An explicit input struct: id, disabled and email_verified cannot be
+	// set, and asking to is an error naming the field.
+	var in struct {
+		Email     *string `json:"email"`
+		FirstName *string `json:"first_name"`
+		LastName  *string `json:"last_name"`
+	}
+	if err := decodeJSON(c, &in, true); err != nil {
+		return err
+	}
+	u, err = s.updateProfile(ctx, u.ID, profilePatch{Email: in.Email, FirstName: in.FirstName, LastName: in.LastName})
+	if err != nil {
+		return err
+	}
+	return noStoreJSON(c, http.StatusOK, toUserJSON(u))
+}
+
+func (s *Server) handlePasswordChange(c echo.Context) error {
+	var in struct {
+		OldPassword string `json:"old_password"`
+		NewPassword string `json:"new_password"`
+	}
+	if err := decodeJSON(c, &in, true); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	ac := claimsOf(c)
+	u, err := s.currentUser(ctx, ac)
+	if err != nil {
+		return err
+	}
+	if err := s.changePassword(ctx, u, ac.SessionID, in.OldPassword, in.NewPassword); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+type statusJSON struct {
+	Status string `json:"status"`
+}
+
+func (s *Server) handleResetRequest(c echo.Context) error {
+	var in struct {
+		Email string `json:"email"`
+	}
+	if err := decodeJSON(c, &in, true); err != nil {
+		return err
+	}
+	if err := s.requestPasswordReset(c.Request().Context(), in.Email, c.RealIP()); err != nil {
+		return err
+	}
+	return noStoreJSON(c, http.StatusAccepted, statusJSON{"if the address belongs to an account, a reset link is on its way"})
+}
+
+func (s *Server) handleResetConfirm(c echo.Context) error {
+	var in struct {
+		Token       string `json:"token"`
+		NewPassword string `json:"new_password"`
+	}
+	if err := decodeJSON(c, &in, true); err != nil {
+		return err
+	}
+	if err := s.confirmPasswordReset(c.Request().Context(), in.Token, in.NewPassword); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) handleVerifyEmail(c echo.Context) error {
+	var in struct {
+		Token string `json:"token"`
+	}
+	if err := decodeJSON(c, &in, true); err != nil {
+		return err
+	}
+	if err := s.verifyEmail(c.Request().Context(), in.Token); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// sessionJSON is a session as its user sees it: no token material.
+type sessionJSON struct {
+	ID         string    `json:"id"`
+	ClientID   string    `json:"client_id"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastUsedAt time.Time `json:"last_used_at"`
+	AuthTime   time.Time `json:"auth_time"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	UserAgent  string    `json:"user_agent"`
+	Address    string    `json:"address"`
+	Current    bool      `json:"current"`
+}
+
+func (s *Server) handleSessions(c echo.Context) error {
+	ac := claimsOf(c)
+	u, err := s.currentUser(c.Request().Context(), ac)
+	if err != nil {
+		return err
+	}
+	list, err := s.listSessions(c.Request().Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	out := make([]sessionJSON, 0, len(list))
+	for _, ss := range list {
+		out = append(out, sessionJSON{
+			ID: ss.ID, ClientID: ss.ClientID, CreatedAt: ss.CreatedAt.UTC(), LastUsedAt: ss.LastUsedAt.UTC(),
+			AuthTime: ss.AuthTime.UTC(), ExpiresAt: ss.ExpiresAt.UTC(), UserAgent: ss.UserAgent, Address: ss.Address,
+			Current: ss.ID == ac.SessionID,
+		})
+	}
+	return noStoreJSON(c, http.StatusOK, out)
+}
+
+func (s *Server) handleEndSession(c echo.Context) error {
+	ac := claimsOf(c)
+	u, err := s.currentUser(c.Request().Context(), ac)
+	if err != nil {
+		return err
+	}
+	if err := s.endOwnSession(c.Request().Context(), u.ID, c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) handleLogout(c echo.Context) error {
+	ac := claimsOf(c)
+	u, err := s.currentUser(c.Request().Context(), ac)
+	if err != nil {
+		return err
+	}
+	if err := s.endSession(c.Request().Context(), ac.SessionID, u.ID, ac.ClientID, "logout"); err != nil {
+		return errStore(err)
+	}
+	return c.NoContent(http.StatusNoContent)
+}

@@ -1,0 +1,147 @@
+package server
+
+import (
+	"sync"
+	"time"
+)
+
+// throttle counts failures per key (an account or a client address) and
+// makes the key wait once they pass a threshold: wait = increment × (the
+// failures past the threshold + 1), capped at max. Keycloak's brute-force
+// detection is the model (30 failures, +1 minute each, 15 minutes at most,
+// counts reset after 12 hours without a failure). A success clears an
+// account's count.
+//
+// Counters live in memory: a restart forgets them. A restart is visible,
+// rare and needs operator access, so the few dozen guesses it would grant
+// an attacker are not worth a database write on every failed login (which
+// would itself be a lever for write amplification).
+type throttle struct {
+	mu        sync.Mutex
+	entries   map[string]*throttleEntry
+	threshold int
+	increment time.Duration
+	max       time.Duration
+	reset     time.Duration
+	limit     int // most keys kept; beyond it the stalest are dropped
+}
+
+type throttleEntry struct {
+	failures    int
+	lastFailure time.Time
+	lockedUntil time.Time
+}
+
+func newThrottle(threshold int, increment, max, reset time.Duration) *throttle {
+	return &throttle{
+		entries: map[string]*throttleEntry{}, threshold: threshold,
+		increment: increment, max: max, reset: reset, limit: 100_000,
+	}
+}
+
+// wait reports how long key must wait before its next attempt (0: none).
+func (t *throttle) wait(key string, now time.Time) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.entries[key]
+	if !ok || !now.Before(e.lockedUntil) {
+		return 0
+	}
+	return e.lockedUntil.Sub(now)
+}
+
+// fail counts a failure of key.
+func (t *throttle) fail(key string, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.entries[key]
+	if !ok {
+		if len(t.entries) >= t.limit {
+			t.pruneLocked(now)
+		}
+		e = &throttleEntry{}
+		t.entries[key] = e
+	}
+	if now.Sub(e.lastFailure) >= t.reset {
+		e.failures = 0
+	}
+	e.failures++
+	e.lastFailure = now
+	if over := e.failures - t.threshold; over >= 0 {
+		e.lockedUntil = now.Add(min(t.increment*time.Duration(over+1), t.max))
+	}
+}
+
+// succeed clears key's failures.
+func (t *throttle) succeed(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.entries, key)
+}
+
+// pruneLocked drops entries whose count has reset and that are not
+// locked; if that frees nothing, the stalest half goes, so memory stays
+// bounded under a flood of distinct keys.
+func (t *throttle) pruneLocked(now time.Time) {
+	for k, e := range t.entries {
+		if now.Sub(e.lastFailure) >= t.reset && !now.Before(e.lockedUntil) {
+			delete(t.entries, k)
+		}
+	}
+	if len(t.entries) < t.limit {
+		return
+	}
+	cutoff := now.Add(-t.reset / 2)
+	for k, e := range t.entries {
+		if e.lastFailure.Before(cutoff) || len(t.entries) >= t.limit {
+			delete(t.entries, k)
+		}
+	}
+}
+
+// rateLimit allows at most n events per key in each window (a fixed
+// window per key), for registrations and reset requests per address.
+type rateLimit struct {
+	mu     sync.Mutex
+	n      int
+	window time.Duration
+	counts map[string]*windowCount
+}
+
+type windowCount struct {
+	start time.Time
+	n     int
+}
+
+func newRateLimit(n int, window time.Duration) *rateLimit {
+	return &rateLimit{n: n, window: window, counts: map[string]*windowCount{}}
+}
+
+// allow counts an event of key and reports whether it is within the
+// limit, and if not, how long until the window ends.
+func (r *rateLimit) allow(key string, now time.Time) (bool, time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.counts[key]
+	if !ok || now.Sub(c.start) >= r.window {
+		if len(r.counts) >= 100_000 {
+			for k, old := range r.counts {
+				if now.Sub(old.start) >= r.window {
+					delete(r.counts, k)
+				}
+			}
+		}
+		c = &windowCount{start: now}
+		r.counts[key] = c
+	}
+	if c.n >= r.n {
+		return false, c.start.Add(r.window).Sub(now)
+	}
+	c.n++
+	return true, 0
+}
+
+// retrySeconds rounds a wait up to whole seconds for Retry-After.
+func retrySeconds(d time.Duration) int {
+	return int((d + time.Second - 1) / time.Second)
+}
