@@ -7,11 +7,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
 	"sync"
 
 	"github.com/authd/authd/keys"
 	"github.com/authd/authd/server"
 	"github.com/authd/authd/server/config"
+	"github.com/authd/authd/server/mail"
 	"github.com/authd/authd/server/password"
 	"github.com/authd/authd/storage"
 )
@@ -30,6 +35,18 @@ SIGTERM. Then stop accepting connections, let in-flight requests finish
 		return err
 	}
 	log := newLogger(e.stderr, cfg.Log)
+	if path := e.getenv("AUTHD_CPUPROFILE"); path != "" {
+		// Hidden, for cmd/authbench: a CPU profile of the whole run.
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("AUTHD_CPUPROFILE: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("AUTHD_CPUPROFILE: %w", err)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	return serve(ctx, cfg, log)
 }
 
@@ -53,10 +70,22 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(ctx, server.Options{Config: cfg, Store: db, Keys: km, Hasher: hasher, Logger: log})
+	sender, err := mail.NewSender(mail.Config{
+		SMTPAddr: cfg.Mail.SMTPAddr, From: cfg.Mail.From, Username: cfg.Mail.Username,
+		Password: cfg.Mail.Password, Timeout: cfg.Mail.Timeout, LogLinks: cfg.Mail.LogLinks,
+	}, log)
 	if err != nil {
 		return err
 	}
+	mailer, err := mail.NewMailer(sender, mail.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(ctx, server.Options{Config: cfg, Store: db, Keys: km, Hasher: hasher, Mailer: mailer, Logger: log})
+	if err != nil {
+		return err
+	}
+	setMemoryLimit(cfg, log)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -77,6 +106,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	var bg sync.WaitGroup
 	bg.Go(func() { km.Run(bgCtx) })
 	bg.Go(func() { srv.Run(bgCtx) })
+	bg.Go(func() { _ = mailer.Run(bgCtx) }) // drains queued mail after the HTTP server stops
 	defer func() { stopBg(); bg.Wait() }()
 
 	serveErr := make(chan error, 1)
@@ -99,6 +129,24 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// setMemoryLimit sets the Go runtime's soft memory limit from the hashing
+// bound when GOMEMLIMIT is not set: argon2id buffers are garbage the moment
+// a hash ends, and without a limit the collector lets them pile up to
+// twice the live heap. The limit keeps a login flood's peak near
+// max_concurrent × memory_kib (see README, Passwords).
+func setMemoryLimit(cfg config.Config, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	slots := cfg.Passwords.MaxConcurrent
+	if slots == 0 {
+		slots = runtime.NumCPU()
+	}
+	limit := int64(slots)*int64(cfg.Passwords.Argon2.MemoryKiB)*1024*2 + 64<<20
+	debug.SetMemoryLimit(limit)
+	log.Debug("memory limit", "bytes", limit)
 }
 
 func newKeyManager(ctx context.Context, cfg config.Config, store storage.KeyStore, log *slog.Logger) (*keys.Manager, error) {
