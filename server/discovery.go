@@ -30,10 +30,13 @@ type discovery struct {
 	RevocationEndpointAuthMethodsSupported    []string `json:"revocation_endpoint_auth_methods_supported"`
 	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
 	CodeChallengeMethodsSupported             []string `json:"code_challenge_methods_supported,omitempty"`
-	ClaimsSupported                           []string `json:"claims_supported"`
-	UserinfoSigningAlgValuesSupported         []string `json:"userinfo_signing_alg_values_supported,omitempty"`
-	RequestParameterSupported                 bool     `json:"request_parameter_supported"`
-	ClaimsParameterSupported                  bool     `json:"claims_parameter_supported"`
+	// AuthorizationResponseIssParameterSupported: authorization responses
+	// carry iss (RFC 9207 §3).
+	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
+	ClaimsSupported                            []string `json:"claims_supported"`
+	UserinfoSigningAlgValuesSupported          []string `json:"userinfo_signing_alg_values_supported,omitempty"`
+	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
+	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
 }
 
 // signingAlgs are the algorithms authd signs with. Both are advertised
@@ -45,7 +48,7 @@ var signingAlgs = []string{"RS256", "EdDSA"}
 func (s *Server) buildDiscovery() ([]byte, error) {
 	iss := s.cfg.Issuer
 	scopes := []string{"openid", "profile", "email", "offline_access"}
-	grants := []string{"password", "refresh_token", "client_credentials"}
+	grants := []string{"authorization_code", "password", "refresh_token", "client_credentials"}
 	for _, c := range s.clients {
 		for _, sc := range c.scopes {
 			if !slices.Contains(scopes, sc) {
@@ -63,15 +66,22 @@ func (s *Server) buildDiscovery() ([]byte, error) {
 		RevocationEndpoint:    iss + "/oauth2/revoke",
 		IntrospectionEndpoint: iss + "/oauth2/introspect",
 		ScopesSupported:       scopes,
-		// No authorization endpoint yet: no response type (RFC 8414 §2).
-		ResponseTypesSupported:                    []string{},
-		GrantTypesSupported:                       grants,
-		SubjectTypesSupported:                     []string{"public"},
-		IDTokenSigningAlgValuesSupported:          signingAlgs,
-		AccessTokenSigningAlgValuesSupported:      signingAlgs,
-		TokenEndpointAuthMethodsSupported:         authMethods,
-		RevocationEndpointAuthMethodsSupported:    authMethods,
-		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
+		AuthorizationEndpoint: iss + "/oauth2/authorize",
+		EndSessionEndpoint:    iss + "/oauth2/logout",
+		// The code flow only (RFC 9700 §2.1.2: no implicit grant), its
+		// response in the query, PKCE with S256 only (RFC 7636 §4.2: plain
+		// is refused).
+		ResponseTypesSupported:                     []string{"code"},
+		ResponseModesSupported:                     []string{"query"},
+		CodeChallengeMethodsSupported:              []string{"S256"},
+		AuthorizationResponseIssParameterSupported: true,
+		GrantTypesSupported:                        grants,
+		SubjectTypesSupported:                      []string{"public"},
+		IDTokenSigningAlgValuesSupported:           signingAlgs,
+		AccessTokenSigningAlgValuesSupported:       signingAlgs,
+		TokenEndpointAuthMethodsSupported:          authMethods,
+		RevocationEndpointAuthMethodsSupported:     authMethods,
+		IntrospectionEndpointAuthMethodsSupported:  []string{"client_secret_basic", "client_secret_post"},
 		ClaimsSupported: []string{
 			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "sid",
 			"preferred_username", "name", "given_name", "family_name", "updated_at",

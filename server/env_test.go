@@ -75,7 +75,7 @@ func testConfig() config.Config {
 // testEnv is a real authd on loopback: real SQLite file, real keys, real
 // HTTP, with a settable clock.
 type testEnv struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	cfg    config.Config
 	store  *sqlite.DB
@@ -88,7 +88,7 @@ type testEnv struct {
 	http   *http.Client
 }
 
-func newEnv(t *testing.T, mutate ...func(*config.Config)) *testEnv {
+func newEnv(t testing.TB, mutate ...func(*config.Config)) *testEnv {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -163,7 +163,7 @@ func newEnv(t *testing.T, mutate ...func(*config.Config)) *testEnv {
 	}
 }
 
-type tlog struct{ t *testing.T }
+type tlog struct{ t testing.TB }
 
 func (l tlog) Write(p []byte) (int, error) {
 	l.t.Log(strings.TrimSpace(string(p)))
@@ -195,7 +195,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {

@@ -55,6 +55,8 @@ type Server struct {
 	resetLimit    *rateLimit // reset requests per address
 	resets        chan resetRequest
 
+	web *webUI // the pages and their templates (web.go)
+
 	discovery        []byte // computed once
 	jwksCacheControl string
 }
@@ -111,6 +113,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	e.IPExtractor = ipx
 	s.echo = e
 	if s.discovery, err = s.buildDiscovery(); err != nil {
+		return nil, err
+	}
+	if s.web, err = s.newWebUI(); err != nil {
 		return nil, err
 	}
 	if err := s.revoked.poll(ctx, s.store, s.now(), s.revocationWindow()); err != nil {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -43,6 +42,8 @@ func (s *Server) handleToken(c echo.Context) error {
 		resp, err = s.grantRefresh(c.Request().Context(), cl, form)
 	case "client_credentials":
 		resp, err = s.grantClientCredentials(cl, form)
+	case "authorization_code":
+		resp, err = s.grantAuthorizationCode(c, cl, form)
 	}
 	if err != nil {
 		return err
@@ -52,7 +53,7 @@ func (s *Server) handleToken(c echo.Context) error {
 
 func knownGrant(g string) bool {
 	switch g {
-	case "password", "refresh_token", "client_credentials":
+	case "password", "refresh_token", "client_credentials", "authorization_code":
 		return true
 	}
 	return false
@@ -180,32 +181,7 @@ func (s *Server) upgradeHash(ctx context.Context, u storage.User, pw string) {
 // tokens.
 func (s *Server) startSession(ctx context.Context, cl *client, u storage.User, scope []string, nonce, userAgent, addr string) (tokenResponse, error) {
 	now := s.now()
-	sess := storage.Session{
-		ID:         randomToken(16),
-		UserID:     u.ID,
-		ClientID:   cl.id,
-		Scope:      strings.Join(scope, " "),
-		AuthTime:   now,
-		CreatedAt:  now,
-		LastUsedAt: now,
-		ExpiresAt:  now.Add(s.cfg.Tokens.RefreshAbsoluteTTL),
-		UserAgent:  truncate(userAgent, 256),
-		Address:    addr,
-	}
-	var first *storage.RefreshToken
-	var refresh string
-	if hasScope(scope, "offline_access") && cl.allows("refresh_token") {
-		refresh = randomToken(32)
-		first = &storage.RefreshToken{
-			Hash:      hashToken(refresh),
-			SessionID: sess.ID,
-			ClientID:  cl.id,
-			UserID:    u.ID,
-			Scope:     sess.Scope,
-			CreatedAt: now,
-			ExpiresAt: minTime(now.Add(s.cfg.Tokens.RefreshIdleTTL), sess.ExpiresAt),
-		}
-	}
+	sess, first, refresh := s.newUserSession(cl, u, scope, now, userAgent, addr, now)
 	resp, err := s.issueTokens(tokenRequest{client: cl, user: &u, session: &sess, scope: scope, nonce: nonce, refresh: refresh, now: now, notAfter: sess.ExpiresAt})
 	if err != nil {
 		return tokenResponse{}, err

@@ -313,6 +313,10 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	return cfg, nil
 }
 
+// ReservedClientID is the client id of the sign-in sessions of authd's own
+// pages; no configured client may use it.
+const ReservedClientID = "authd"
+
 // Grant names a client may be given.
 var grantNames = []string{"password", "refresh_token", "client_credentials", "authorization_code"}
 
@@ -421,9 +425,15 @@ func (c *Config) Validate() []string {
 	if c.Compat.ClientID == "" {
 		add("compat.client_id", "must not be empty")
 	}
-	for _, cl := range c.Clients {
+	if c.Compat.ClientID == ReservedClientID {
+		add("compat.client_id", "%q is reserved for sign-in sessions of the hosted pages", ReservedClientID)
+	}
+	for i, cl := range c.Clients {
 		if cl.ID == c.Compat.ClientID {
 			add("compat.client_id", "%q is also the id of a configured client", cl.ID)
+		}
+		if cl.ID == ReservedClientID {
+			add(fmt.Sprintf("clients[%d].id", i), "%q is reserved for sign-in sessions of the hosted pages", cl.ID)
 		}
 	}
 	positive("compat.refresh_expiration", c.Compat.RefreshExpiration)

@@ -229,3 +229,13 @@ func TestEncryptionKey(t *testing.T) {
 		t.Errorf("Validate() = %q, want none", p)
 	}
 }
+
+func TestReservedClientIDs(t *testing.T) {
+	p := writeFile(t, "compat:\n  client_id: authd\nclients:\n  - id: authd\n    public: true\n    grants: [password]\n  - id: rest-auth\n    public: true\n    grants: [password]\n")
+	_, err := Load(p, env(nil))
+	for _, want := range []string{`compat.client_id: "authd" is reserved`, `clients[0].id: "authd" is reserved`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want it to contain %q", err, want)
+		}
+	}
+}

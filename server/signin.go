@@ -1,0 +1,163 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+// notices are the messages a page shows after a redirect, by the key in
+// its notice query parameter. Only these texts can appear: the parameter
+// cannot put words of its own on the page.
+var notices = map[string]string{
+	"signed_out":            "You are signed out.",
+	"signed_out_everywhere": "You are signed out everywhere.",
+	"password_reset":        "Your password is changed and every session is signed out. Sign in with the new password.",
+	"welcome":               "Your account is ready.",
+	"profile_saved":         "Your profile is saved.",
+	"password_changed":      "Your password is changed. Every other session is signed out.",
+	"session_ended":         "That session is signed out.",
+}
+
+// handleSigninPage shows the sign-in form, for a pending authorization
+// request (authz) or a page of ours to return to (next).
+func (s *Server) handleSigninPage(c echo.Context) error {
+	authz, next := c.QueryParam("authz"), safeNext(c.QueryParam("next"))
+	d := pageData{Notice: notices[c.QueryParam("notice")], Form: map[string]string{}}
+	ws, signedIn, err := s.currentSession(c)
+	if err != nil {
+		return errStore(err)
+	}
+	if authz != "" {
+		req, err := s.parseAuthz(authz)
+		if err != nil {
+			// A well-formed request never reaches this page with a problem:
+			// the authorization endpoint answered it already.
+			return badRequestPage("The sign-in request is invalid. Go back to the application and try again.")
+		}
+		d.ClientID = req.client.id
+		d.Form["username"] = req.loginHint
+	} else if signedIn {
+		return c.Redirect(http.StatusSeeOther, cmpStr(next, "/account"))
+	}
+	if d.Form["username"] == "" && signedIn {
+		d.Form["username"] = ws.user.Username // prompt=login: the same person, most likely
+	}
+	d.carry(authz, next)
+	return s.render(c, http.StatusOK, "signin", d)
+}
+
+// handleSignin checks the sign-in form with the same service as the
+// password grant (same throttling, same answer for an unknown user and a
+// wrong password), starts a sign-in session and continues where the person
+// was going.
+func (s *Server) handleSignin(c echo.Context) error {
+	form, err := readPageForm(c)
+	if err != nil {
+		return err
+	}
+	if err := s.checkCSRF(c, form); err != nil {
+		return err
+	}
+	authz, next := form.Get("authz"), safeNext(form.Get("next"))
+	username, pw := form.Get("username"), form.Get("password")
+	d := pageData{Form: map[string]string{"username": username}}
+	d.carry(authz, next)
+	if authz != "" {
+		if req, err := s.parseAuthz(authz); err == nil {
+			d.ClientID = req.client.id
+		}
+	}
+	if username == "" || pw == "" {
+		d.Error = "Enter your username and password."
+		return s.render(c, http.StatusBadRequest, "signin", d)
+	}
+	u, err := s.authenticateUser(c.Request().Context(), username, pw, c.RealIP())
+	if err != nil {
+		status, msg, ok := s.signinProblem(c, err)
+		if !ok {
+			return err
+		}
+		d.Error = msg
+		return s.render(c, status, "signin", d)
+	}
+	ws, err := s.signIn(c, u)
+	if err != nil {
+		return err
+	}
+	return s.afterSignIn(c, ws, authz, next, "")
+}
+
+// afterSignIn sends a person who just signed in (or registered) where they
+// were going: back to the client with a code, to a page of ours, or to the
+// account page.
+func (s *Server) afterSignIn(c echo.Context, ws webSession, authz, next, notice string) error {
+	if authz != "" {
+		return s.continueAuthz(c, authz, ws)
+	}
+	if next == "" {
+		next = "/account"
+		if notice != "" {
+			next += "?notice=" + notice
+		}
+	}
+	return c.Redirect(http.StatusSeeOther, next)
+}
+
+// signinProblem is what the sign-in page says about a failed login; ok is
+// false for an error that is not about the login (a storage failure).
+func (s *Server) signinProblem(c echo.Context, err error) (status int, msg string, ok bool) {
+	var oe *OAuthError
+	if !errors.As(err, &oe) {
+		return 0, "", false
+	}
+	switch {
+	case oe.Status == http.StatusTooManyRequests:
+		s.setRetryAfter(c, oe.RetryAfter)
+		return http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins. Try again in %s.", humanWait(oe.RetryAfter)), true
+	case oe.Status == http.StatusServiceUnavailable:
+		s.setRetryAfter(c, oe.RetryAfter)
+		return http.StatusServiceUnavailable, "The server is busy. Try again in a moment.", true
+	case oe.Code == "invalid_grant":
+		return http.StatusBadRequest, "The username or password is wrong.", true
+	}
+	return 0, "", false
+}
+
+// handleSignout signs the browser out.
+func (s *Server) handleSignout(c echo.Context) error {
+	form, err := readPageForm(c)
+	if err != nil {
+		return err
+	}
+	if err := s.checkCSRF(c, form); err != nil {
+		return err
+	}
+	if err := s.signOut(c, "signed_out"); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/signin?notice=signed_out")
+}
+
+// humanWait says a Retry-After in words.
+func humanWait(secs int) string {
+	switch {
+	case secs <= 1:
+		return "a second"
+	case secs < 60:
+		return fmt.Sprintf("%d seconds", secs)
+	case secs < 120:
+		return "a minute"
+	default:
+		return fmt.Sprintf("%d minutes", (secs+59)/60)
+	}
+}
+
+func cmpStr(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
