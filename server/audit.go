@@ -9,5 +9,6 @@ import (
 // ids (user_id, client_id, session_id, address). Callers pass ids only,
 // never a secret.
 func (s *Server) audit(ctx context.Context, event string, kv ...any) {
+	s.metrics.event(event, kv)
 	s.log.Log(ctx, slog.LevelInfo, "audit", append([]any{"event", event}, kv...)...)
 }

@@ -387,7 +387,7 @@ func (s *Server) grantAuthorizationCode(c echo.Context, cl *client, form url.Val
 
 	scope := scopeList(ac.Scope)
 	sess, first, refresh := s.newUserSession(cl, u, scope, ac.AuthTime, c.Request().UserAgent(), c.RealIP(), now)
-	resp, err := s.issueTokens(tokenRequest{client: cl, user: &u, session: &sess, scope: scope, nonce: ac.Nonce, refresh: refresh, now: now, notAfter: sess.ExpiresAt})
+	resp, err := s.issueTokens(tokenRequest{grant: "authorization_code", client: cl, user: &u, session: &sess, scope: scope, nonce: ac.Nonce, refresh: refresh, now: now, notAfter: sess.ExpiresAt})
 	if err != nil {
 		return tokenResponse{}, err
 	}

@@ -151,7 +151,7 @@ type compatToken struct {
 // compatSession signs a user in at the Django-era paths: a session of the
 // compat client, and its access token as "token".
 func (s *Server) compatSession(c echo.Context, u storage.User) (string, error) {
-	resp, err := s.startSession(c.Request().Context(), s.compat, u, []string{"profile", "email"}, "", c.Request().UserAgent(), c.RealIP())
+	resp, err := s.startSession(c.Request().Context(), "rest_auth_login", s.compat, u, []string{"profile", "email"}, "", c.Request().UserAgent(), c.RealIP())
 	if err != nil {
 		return "", err
 	}
@@ -447,7 +447,7 @@ func (s *Server) handleCompatRefresh(c echo.Context) error {
 	if !now.Before(end) {
 		return drfNonField(msgRefreshEnd)
 	}
-	resp, err := s.issueTokens(tokenRequest{client: s.compat, user: &u, session: &sess, scope: scopeList(ac.Scope), now: now, notAfter: end})
+	resp, err := s.issueTokens(tokenRequest{grant: "rest_auth_refresh", client: s.compat, user: &u, session: &sess, scope: scopeList(ac.Scope), now: now, notAfter: end})
 	if err != nil {
 		return err
 	}

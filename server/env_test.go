@@ -102,7 +102,8 @@ func newEnv(t testing.TB, mutate ...func(*config.Config)) *testEnv {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	dbPath := filepath.Join(t.TempDir(), "authd.db")
-	db, err := sqlite.Open(ctx, dbPath, sqlite.Options{Synchronous: cfg.DatabaseSynchronous})
+	metrics := server.NewMetrics()
+	db, err := sqlite.Open(ctx, dbPath, sqlite.Options{Synchronous: cfg.DatabaseSynchronous, ObserveCommit: metrics.ObserveCommit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +139,7 @@ func newEnv(t testing.TB, mutate ...func(*config.Config)) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(ctx, server.Options{Config: cfg, Store: db, Keys: km, Hasher: hasher, Mailer: mailer, Logger: log, Now: clk.Now})
+	srv, err := server.New(ctx, server.Options{Config: cfg, Store: db, Keys: km, Hasher: hasher, Mailer: mailer, Metrics: metrics, Logger: log, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,10 @@
 package server
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
 
 var (
 	get     = []string{http.MethodGet}
@@ -11,11 +15,14 @@ var (
 // routes lists every path authd serves.
 func (s *Server) routes() {
 	e := s.echo
-	e.Use(requestIDs, s.accessLog, s.recoverPanics, limitBodies(s.cfg.HTTP.MaxBodyBytes))
+	e.Use(requestIDs, s.accessLog, s.metrics.countRequests, s.recoverPanics, limitBodies(s.cfg.HTTP.MaxBodyBytes))
 	api := corsAllowed(s.cfg.CORS.AllowedOrigins)
 
 	e.GET("/healthz", s.handleHealthz)
 	e.GET("/readyz", s.handleReadyz)
+	if s.cfg.Metrics.Listen == "" {
+		e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()))
+	}
 
 	// Public metadata, readable from any origin.
 	route(e, "/.well-known/openid-configuration", s.handleDiscovery, get, corsPublic)

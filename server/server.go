@@ -31,8 +31,10 @@ type Options struct {
 	// Mailer sends reset and verification mails; default: mails are
 	// logged with their links redacted. The caller runs it (Mailer.Run).
 	Mailer *mail.Mailer
-	Logger *slog.Logger     // default: discard
-	Now    func() time.Time // default: time.Now
+	// Metrics collects Prometheus metrics; default: a new registry.
+	Metrics *Metrics
+	Logger  *slog.Logger     // default: discard
+	Now     func() time.Time // default: time.Now
 }
 
 // Server is authd's HTTP handler and the background work it owns.
@@ -45,6 +47,7 @@ type Server struct {
 	now     func() time.Time
 	echo    *echo.Echo
 	mailer  *mail.Mailer
+	metrics *Metrics
 	clients clients
 	revoked *revocations
 	compat  *client // the client of tokens issued at the Django-era paths
@@ -78,6 +81,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		log:              opts.Logger,
 		now:              opts.Now,
 		mailer:           opts.Mailer,
+		metrics:          opts.Metrics,
 		clients:          newClients(opts.Config.Clients),
 		revoked:          newRevocations(),
 		resets:           make(chan resetRequest, 256),
@@ -96,6 +100,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		}
 		s.mailer = m
 	}
+	if s.metrics == nil {
+		s.metrics = NewMetrics()
+	}
+	s.metrics.registerServer(s)
 	th := s.cfg.Throttle
 	s.loginThrottle = newThrottle(th.AccountFailures, th.WaitIncrement, th.MaxWait, th.FailureReset)
 	s.addrThrottle = newThrottle(th.AddressFailures, th.WaitIncrement, th.MaxWait, th.FailureReset)

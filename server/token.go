@@ -102,7 +102,7 @@ func (s *Server) grantPassword(c echo.Context, cl *client, form map[string][]str
 	if err != nil {
 		return tokenResponse{}, err
 	}
-	return s.startSession(c.Request().Context(), cl, u, scope, "", c.Request().UserAgent(), c.RealIP())
+	return s.startSession(c.Request().Context(), "password", cl, u, scope, "", c.Request().UserAgent(), c.RealIP())
 }
 
 // authenticateUser checks a username and password. It returns
@@ -179,10 +179,10 @@ func (s *Server) upgradeHash(ctx context.Context, u storage.User, pw string) {
 // startSession creates a session for a user who just authenticated, with a
 // refresh-token family when offline_access is granted, and issues its
 // tokens.
-func (s *Server) startSession(ctx context.Context, cl *client, u storage.User, scope []string, nonce, userAgent, addr string) (tokenResponse, error) {
+func (s *Server) startSession(ctx context.Context, grant string, cl *client, u storage.User, scope []string, nonce, userAgent, addr string) (tokenResponse, error) {
 	now := s.now()
 	sess, first, refresh := s.newUserSession(cl, u, scope, now, userAgent, addr, now)
-	resp, err := s.issueTokens(tokenRequest{client: cl, user: &u, session: &sess, scope: scope, nonce: nonce, refresh: refresh, now: now, notAfter: sess.ExpiresAt})
+	resp, err := s.issueTokens(tokenRequest{grant: grant, client: cl, user: &u, session: &sess, scope: scope, nonce: nonce, refresh: refresh, now: now, notAfter: sess.ExpiresAt})
 	if err != nil {
 		return tokenResponse{}, err
 	}
@@ -207,7 +207,7 @@ func (s *Server) grantClientCredentials(cl *client, form map[string][]string) (t
 	if err != nil {
 		return tokenResponse{}, err
 	}
-	return s.issueTokens(tokenRequest{client: cl, scope: scope, now: s.now()})
+	return s.issueTokens(tokenRequest{grant: "client_credentials", client: cl, scope: scope, now: s.now()})
 }
 
 // grantRefresh is the refresh token grant (RFC 6749 §6) with rotation and
@@ -284,7 +284,7 @@ func (s *Server) grantRefresh(ctx context.Context, cl *client, form map[string][
 		CreatedAt: now,
 		ExpiresAt: minTime(now.Add(s.cfg.Tokens.RefreshIdleTTL), sess.ExpiresAt),
 	}
-	resp, err := s.issueTokens(tokenRequest{client: cl, user: &u, session: &sess, scope: scope, refresh: refresh, now: now, notAfter: sess.ExpiresAt})
+	resp, err := s.issueTokens(tokenRequest{grant: "refresh_token", client: cl, user: &u, session: &sess, scope: scope, refresh: refresh, now: now, notAfter: sess.ExpiresAt})
 	if err != nil {
 		return tokenResponse{}, err
 	}

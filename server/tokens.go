@@ -119,6 +119,7 @@ func replayKey(refreshToken string) []byte {
 
 // tokenRequest is what a grant has decided, for issueTokens to sign.
 type tokenRequest struct {
+	grant    string // for metrics: password, refresh_token, …
 	client   *client
 	user     *storage.User // nil for client_credentials
 	session  *storage.Session
@@ -157,6 +158,9 @@ func (s *Server) issueTokens(tr tokenRequest) (tokenResponse, error) {
 	at, err := s.keys.Sign(typAccess, ac)
 	if err != nil {
 		return tokenResponse{}, err
+	}
+	if _, alg, ok := s.keys.Active(); ok {
+		s.metrics.tokens.WithLabelValues(tr.grant, alg).Inc()
 	}
 	resp := tokenResponse{
 		AccessToken:  at,

@@ -175,12 +175,26 @@ func TestServeWithDefaults(t *testing.T) {
 	dir := t.TempDir()
 	// No config file at all: built-in defaults, but a free port and a
 	// database of the test's own.
-	env := map[string]string{"AUTHD_DATABASE": filepath.Join(dir, "authd.db"), "AUTHD_LISTEN": "127.0.0.1:0"}
+	env := map[string]string{"AUTHD_DATABASE": filepath.Join(dir, "authd.db"), "AUTHD_LISTEN": "127.0.0.1:0", "AUTHD_METRICS_LISTEN": "127.0.0.1:0"}
 	s := startServe(t, env)
 	for _, p := range []string{"/healthz", "/readyz"} {
 		if code, body := get(t, s.url+p); code != 200 {
 			t.Errorf("GET %s = %d %s, want 200", p, code, body)
 		}
+	}
+	// metrics.listen set: /metrics is served there, not on the main listener.
+	if code, _ := get(t, s.url+"/metrics"); code != 404 {
+		t.Errorf("GET /metrics on the main listener = %d, want 404", code)
+	}
+	var maddr string
+	for line := range strings.SplitSeq(s.stderr.String(), "\n") {
+		var rec struct{ Msg, Address string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "metrics listening" {
+			maddr = rec.Address
+		}
+	}
+	if code, body := get(t, "http://"+maddr+"/metrics"); code != 200 || !strings.Contains(body, "authd_http_requests_total") {
+		t.Errorf("GET /metrics on metrics.listen = %d", code)
 	}
 	if err := s.stop(); err != nil {
 		t.Fatalf("stop: %v", err)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/authd/authd/server/config"
 	"github.com/authd/authd/storage/sqlite"
@@ -114,8 +115,13 @@ func loadConfig(e env, path string) (config.Config, error) {
 }
 
 // openStore opens the database and brings its schema up to date.
-func openStore(ctx context.Context, cfg config.Config) (*sqlite.DB, error) {
-	db, err := sqlite.Open(ctx, cfg.Database, sqlite.Options{Synchronous: cfg.DatabaseSynchronous})
+// observeCommit (may be nil) receives every commit's duration.
+func openStore(ctx context.Context, cfg config.Config, observeCommit ...func(time.Duration)) (*sqlite.DB, error) {
+	opts := sqlite.Options{Synchronous: cfg.DatabaseSynchronous}
+	if len(observeCommit) > 0 {
+		opts.ObserveCommit = observeCommit[0]
+	}
+	db, err := sqlite.Open(ctx, cfg.Database, opts)
 	if err != nil {
 		return nil, err
 	}

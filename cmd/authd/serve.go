@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"sync"
+	"time"
 
 	"github.com/authd/authd/keys"
 	"github.com/authd/authd/server"
@@ -52,7 +53,8 @@ SIGTERM. Then stop accepting connections, let in-flight requests finish
 
 // serve runs the server until ctx is done.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
-	db, err := openStore(ctx, cfg)
+	metrics := server.NewMetrics()
+	db, err := openStore(ctx, cfg, metrics.ObserveCommit)
 	if err != nil {
 		return err
 	}
@@ -81,7 +83,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(ctx, server.Options{Config: cfg, Store: db, Keys: km, Hasher: hasher, Mailer: mailer, Logger: log})
+	srv, err := server.New(ctx, server.Options{Config: cfg, Store: db, Keys: km, Hasher: hasher, Mailer: mailer, Metrics: metrics, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -111,6 +113,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
+	if cfg.Metrics.Listen != "" {
+		ms, err := serveMetrics(cfg.Metrics.Listen, metrics, log)
+		if err != nil {
+			return err
+		}
+		defer ms.Close()
+	}
 	log.Info("listening", "address", ln.Addr().String(), "issuer", cfg.Issuer, "config", cfg.Fingerprint())
 
 	select {
@@ -129,6 +138,24 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// serveMetrics serves GET /metrics alone on its own address.
+func serveMetrics(addr string, m *server.Metrics, log *slog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server stopped", "error", err)
+		}
+	}()
+	log.Info("metrics listening", "address", ln.Addr().String())
+	return hs, nil
 }
 
 // setMemoryLimit sets the Go runtime's soft memory limit from the hashing

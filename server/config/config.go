@@ -46,7 +46,16 @@ type Config struct {
 	Compat    Compat    `yaml:"compat"`
 	Throttle  Throttle  `yaml:"throttle"`
 	HTTP      HTTP      `yaml:"http"`
+	Metrics   Metrics   `yaml:"metrics"`
 	Log       Log       `yaml:"log"`
+}
+
+// Metrics sets where Prometheus metrics are served.
+type Metrics struct {
+	// Listen is a separate address for GET /metrics (e.g. 127.0.0.1:9090,
+	// reachable only by the scraper). Default "": /metrics on the main
+	// listener.
+	Listen string `yaml:"listen"`
 }
 
 // Tokens sets token contents and lifetimes.
@@ -465,6 +474,13 @@ func (c *Config) Validate() []string {
 		}
 	}
 
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			add("metrics.listen", "must be host:port, got %q", c.Metrics.Listen)
+		} else if c.Metrics.Listen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
+			add("metrics.listen", "must differ from listen (leave it empty to serve /metrics there)")
+		}
+	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		add("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
 	}

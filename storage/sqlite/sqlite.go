@@ -55,6 +55,10 @@ type Options struct {
 	BusyTimeout time.Duration
 	// ReadConns is the size of the read pool. Default 4.
 	ReadConns int
+	// ObserveCommit, when set, is called with the duration of every
+	// successful COMMIT of a write transaction (the fsync cost), for
+	// metrics. It must be cheap and safe for concurrent use.
+	ObserveCommit func(time.Duration)
 }
 
 // Defaults of Options.
@@ -72,6 +76,8 @@ type DB struct {
 	migrations []migration
 	wStmts     stmtCache
 	rStmts     stmtCache
+
+	observeCommit func(time.Duration) // Options.ObserveCommit
 
 	closeOnce sync.Once
 	closeErr  error
@@ -176,7 +182,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	r.SetConnMaxLifetime(0)
 	r.SetConnMaxIdleTime(0)
 
-	db := &DB{w: w, r: r, migrations: migrations, wStmts: stmtCache{db: w}, rStmts: stmtCache{db: r}}
+	db := &DB{w: w, r: r, migrations: migrations, wStmts: stmtCache{db: w}, rStmts: stmtCache{db: r}, observeCommit: opts.ObserveCommit}
 	v, err := db.SchemaVersion(ctx)
 	if err == nil {
 		err = db.checkVersion(v)
@@ -254,7 +260,15 @@ func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		}
 		return err
 	}
-	return tx.Commit()
+	if db.observeCommit == nil {
+		return tx.Commit()
+	}
+	start := time.Now()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	db.observeCommit(time.Since(start))
+	return nil
 }
 
 // querier is what *sql.DB and *sql.Tx share, so a read can run in either.

@@ -416,3 +416,39 @@ func checkErr(t *testing.T, what string, err, want error) {
 		t.Errorf("%s: err = %v, want %v", what, err, want)
 	}
 }
+
+func TestObserveCommit(t *testing.T) {
+	var mu sync.Mutex
+	var commits []time.Duration
+	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "a.db"), Options{ObserveCommit: func(d time.Duration) {
+		mu.Lock()
+		commits = append(commits, d)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	n, err := db.Migrate(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	got := len(commits)
+	mu.Unlock()
+	if n == 0 || got < n {
+		t.Errorf("observed %d commits for %d migrations, want at least one each", got, n)
+	}
+	// A failing write commits nothing and observes nothing.
+	if _, err := db.GetUser(t.Context(), "nobody"); err == nil {
+		t.Fatal("GetUser of nobody succeeded")
+	}
+	if _, err := db.SetDisabled(t.Context(), "nobody", true, time.Now()); err == nil {
+		t.Fatal("SetDisabled of nobody succeeded")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(commits) != got {
+		t.Errorf("a failed write was observed as a commit")
+	}
+}
