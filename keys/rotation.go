@@ -126,7 +126,7 @@ func (m *Manager) rotate(ctx context.Context, expect string, fresh *material, fo
 	case err != nil:
 		return RotateResult{}, fmt.Errorf("keys: rotate: %w", err)
 	}
-	m.log.Info("keys: rotated", "active_kid", res.Promoted, "retired_kid", res.Retired,
+	m.log.Info("keys: rotated", "event", "key.rotated", "active_kid", res.Promoted, "retired_kid", res.Retired,
 		"next_kid", res.Next, "next_alg", fresh.alg, "forced", force)
 	if err := m.Reload(ctx); err != nil {
 		return res, fmt.Errorf("keys: rotate: committed, but: %w", err)

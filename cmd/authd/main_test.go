@@ -274,8 +274,12 @@ func TestUsersCommandsAgainstRunningServer(t *testing.T) {
 	}
 	for _, st := range steps {
 		if st.args != nil {
-			if _, errOut, err := authdProcess(t, env, st.stdin, st.args...); err != nil {
+			_, errOut, err := authdProcess(t, env, st.stdin, st.args...)
+			if err != nil {
 				t.Fatalf("%v: %v %s", st.args, err, errOut)
+			}
+			if st.args[1] == "disable" && !strings.Contains(errOut, `"event":"user.disabled"`) {
+				t.Errorf("users disable wrote no audit event: %q", errOut)
 			}
 		}
 		if got := login(t, s, st.user, st.pw); got != st.want {

@@ -112,6 +112,7 @@ func cmdUsersAdd(ctx context.Context, e env, args []string) error {
 		}
 		return fmt.Errorf("users add: %w", err)
 	}
+	audit(e, "user.created", "user_id", u.ID, "by", "cli")
 	fmt.Fprintf(e.stdout, "created user %s (id %s)\n", u.Username, u.ID)
 	return nil
 }
@@ -159,6 +160,7 @@ func cmdUsersSetPassword(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("users set-password: %w", err)
 	}
+	audit(e, "password.changed", "user_id", u.ID, "sessions_ended", len(ended), "by", "cli")
 	fmt.Fprintf(e.stdout, "password set for %s; %d session(s) ended\n", u.Username, len(ended))
 	return nil
 }
@@ -194,6 +196,7 @@ func cmdUsersSetDisabled(ctx context.Context, e env, args []string, disable bool
 	if err != nil {
 		return fmt.Errorf("users %s: %w", verb, err)
 	}
+	audit(e, "user."+verb+"d", "user_id", u.ID, "sessions_ended", len(ended), "by", "cli")
 	fmt.Fprintf(e.stdout, "user %s %sd; %d session(s) ended\n", u.Username, verb, len(ended))
 	return nil
 }
