@@ -209,6 +209,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{"JSON body", nil, nil, `{"grant_type":"password"}`, "application/json", 400, "invalid_request"},
 		{"NUL in a value", nil, nil, "grant_type=password&client_id=spa&username=a%00b&password=x", "application/x-www-form-urlencoded", 400, "invalid_request"},
 		{"bad encoding", nil, nil, "grant_type=%zz", "application/x-www-form-urlencoded", 400, "invalid_request"},
+		{"password over max_length", pw("carol", strings.Repeat("p", 60<<10)), nil, "", "", 400, "invalid_grant"},
 		{"huge body", nil, nil, "grant_type=password&password=" + strings.Repeat("a", 70<<10), "application/x-www-form-urlencoded", 413, "request_too_large"},
 	}
 	for _, tt := range tests {

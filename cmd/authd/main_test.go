@@ -394,3 +394,27 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version printed %q", out.String())
 	}
 }
+
+// A client that never finishes its request headers is cut off after
+// http.read_header_timeout (slowloris).
+func TestSlowHeadersAreCutOff(t *testing.T) {
+	env := testEnv(t)
+	env["AUTHD_HTTP_READ_HEADER_TIMEOUT"] = "300ms"
+	s := startServe(t, env)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second)) // far beyond the timeout: a bound, not a measurement
+	data, err := io.ReadAll(conn)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatalf("the server kept a connection with unfinished headers open")
+	}
+	if len(data) > 0 && !strings.HasPrefix(string(data), "HTTP/1.1 408") {
+		t.Errorf("the server answered %q, want nothing or 408", data)
+	}
+}
