@@ -58,11 +58,8 @@ func (s *Server) handleRegisterPage(c echo.Context) error {
 // verification link), signs the new user in and continues where they were
 // going.
 func (s *Server) handleRegisterForm(c echo.Context) error {
-	form, err := readPageForm(c)
+	form, err := s.postedForm(c)
 	if err != nil {
-		return err
-	}
-	if err := s.checkCSRF(c, form); err != nil {
 		return err
 	}
 	authz, next := form.Get("authz"), safeNext(form.Get("next"))
@@ -105,11 +102,8 @@ func (s *Server) handleForgotPage(c echo.Context) error {
 // handleForgotForm asks for a reset link. The answer is the same whether
 // or not the address belongs to an account.
 func (s *Server) handleForgotForm(c echo.Context) error {
-	form, err := readPageForm(c)
+	form, err := s.postedForm(c)
 	if err != nil {
-		return err
-	}
-	if err := s.checkCSRF(c, form); err != nil {
 		return err
 	}
 	d := pageData{Form: map[string]string{"email": form.Get("email")}}
@@ -139,11 +133,8 @@ func (s *Server) handleResetPage(c echo.Context) error {
 // handleResetForm sets the new password. It ends every session of the
 // account, this browser's too, and sends the person to sign in again.
 func (s *Server) handleResetForm(c echo.Context) error {
-	form, err := readPageForm(c)
+	form, err := s.postedForm(c)
 	if err != nil {
-		return err
-	}
-	if err := s.checkCSRF(c, form); err != nil {
 		return err
 	}
 	tok := form.Get("token")
@@ -184,11 +175,8 @@ func (s *Server) handleVerifyPage(c echo.Context) error {
 
 // handleVerifyForm verifies the address.
 func (s *Server) handleVerifyForm(c echo.Context) error {
-	form, err := readPageForm(c)
+	form, err := s.postedForm(c)
 	if err != nil {
-		return err
-	}
-	if err := s.checkCSRF(c, form); err != nil {
 		return err
 	}
 	if err := s.verifyEmail(c.Request().Context(), form.Get("token")); err != nil {
@@ -258,11 +246,8 @@ func (s *Server) handleAccountForm(c echo.Context) error {
 	if !ok {
 		return err
 	}
-	form, err := readPageForm(c)
+	form, err := s.postedForm(c)
 	if err != nil {
-		return err
-	}
-	if err := s.checkCSRF(c, form); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()

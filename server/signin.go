@@ -54,11 +54,8 @@ func (s *Server) handleSigninPage(c echo.Context) error {
 // wrong password), starts a sign-in session and continues where the person
 // was going.
 func (s *Server) handleSignin(c echo.Context) error {
-	form, err := readPageForm(c)
+	form, err := s.postedForm(c)
 	if err != nil {
-		return err
-	}
-	if err := s.checkCSRF(c, form); err != nil {
 		return err
 	}
 	authz, next := form.Get("authz"), safeNext(form.Get("next"))
@@ -128,11 +125,7 @@ func (s *Server) signinProblem(c echo.Context, err error) (status int, msg strin
 
 // handleSignout signs the browser out.
 func (s *Server) handleSignout(c echo.Context) error {
-	form, err := readPageForm(c)
-	if err != nil {
-		return err
-	}
-	if err := s.checkCSRF(c, form); err != nil {
+	if _, err := s.postedForm(c); err != nil {
 		return err
 	}
 	if err := s.signOut(c, "signed_out"); err != nil {

@@ -337,6 +337,19 @@ func readPageForm(c echo.Context) (url.Values, error) {
 	return r.PostForm, nil
 }
 
+// postedForm reads a page's form and checks its CSRF token: what every
+// POST handler of the pages does first.
+func (s *Server) postedForm(c echo.Context) (url.Values, error) {
+	form, err := readPageForm(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkCSRF(c, form); err != nil {
+		return nil, err
+	}
+	return form, nil
+}
+
 // safeNext returns next if it is a path of this server, or "" — never an
 // absolute URL, a scheme-relative //host (which browsers resolve to another
 // host), or a path with a backslash or control character (browsers read
