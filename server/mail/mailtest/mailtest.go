@@ -135,6 +135,10 @@ func NewServer(t testing.TB, opts ...Option) *Server {
 		s.closed = true
 		s.mu.Unlock()
 		s.srv.Close()
+		// Serve registers l only once it runs; a test that ends before
+		// that would leave Close with nothing to close and Serve blocked
+		// in Accept. Closing l ourselves covers that window.
+		l.Close()
 		<-served
 	})
 	return s
