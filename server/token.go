@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -83,18 +84,12 @@ var errBadCredentials = oauthErr("invalid_grant", "invalid username or password"
 // grantPassword is the resource owner password credentials grant (RFC 6749
 // §4.3). Unknown user, wrong password and disabled user get the same
 // answer after the same work.
-func (s *Server) grantPassword(c echo.Context, cl *client, form map[string][]string) (tokenResponse, error) {
-	get := func(k string) string {
-		if v := form[k]; len(v) > 0 {
-			return v[0]
-		}
-		return ""
-	}
-	username, pw := get("username"), get("password")
+func (s *Server) grantPassword(c echo.Context, cl *client, form url.Values) (tokenResponse, error) {
+	username, pw := form.Get("username"), form.Get("password")
 	if username == "" || pw == "" {
 		return tokenResponse{}, oauthErr("invalid_request", "username and password are required")
 	}
-	scope, err := grantScope(get("scope"), cl.scopes)
+	scope, err := grantScope(form.Get("scope"), cl.scopes)
 	if err != nil {
 		return tokenResponse{}, err
 	}
@@ -195,15 +190,11 @@ func (s *Server) startSession(ctx context.Context, grant string, cl *client, u s
 
 // grantClientCredentials is the client credentials grant (RFC 6749 §4.4):
 // for confidential clients only, no refresh token.
-func (s *Server) grantClientCredentials(cl *client, form map[string][]string) (tokenResponse, error) {
+func (s *Server) grantClientCredentials(cl *client, form url.Values) (tokenResponse, error) {
 	if cl.public {
 		return tokenResponse{}, oauthErr("unauthorized_client", "a public client cannot use client_credentials")
 	}
-	var requested string
-	if v := form["scope"]; len(v) > 0 {
-		requested = v[0]
-	}
-	scope, err := grantScope(requested, cl.scopes)
+	scope, err := grantScope(form.Get("scope"), cl.scopes)
 	if err != nil {
 		return tokenResponse{}, err
 	}
@@ -212,14 +203,8 @@ func (s *Server) grantClientCredentials(cl *client, form map[string][]string) (t
 
 // grantRefresh is the refresh token grant (RFC 6749 §6) with rotation and
 // reuse detection (RFC 9700 §4.14.2).
-func (s *Server) grantRefresh(ctx context.Context, cl *client, form map[string][]string) (tokenResponse, error) {
-	var presented, requested string
-	if v := form["refresh_token"]; len(v) > 0 {
-		presented = v[0]
-	}
-	if v := form["scope"]; len(v) > 0 {
-		requested = v[0]
-	}
+func (s *Server) grantRefresh(ctx context.Context, cl *client, form url.Values) (tokenResponse, error) {
+	presented, requested := form.Get("refresh_token"), form.Get("scope")
 	if presented == "" {
 		return tokenResponse{}, oauthErr("invalid_request", "refresh_token is required")
 	}
