@@ -58,11 +58,16 @@ func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, next stora
 	if err := requireTime("now", now); err != nil {
 		return fmt.Errorf("sqlite: rotate refresh token: %w", err)
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sqlite: rotate refresh token: %w", err)
+	}
 	spend, err := db.wStmts.get(ctx, spendRefreshToken)
 	if err != nil {
 		return fmt.Errorf("sqlite: rotate refresh token: %w", err)
 	}
-	err = db.write(ctx, func(tx *sql.Tx) error {
+	// Rotations are committed in groups (batch.go): this one returns when
+	// the transaction holding it has committed.
+	err = db.submit(func(ctx context.Context, tx *sql.Tx) error {
 		var sessionID string
 		err := tx.StmtContext(ctx, spend).QueryRowContext(ctx,
 			timeArg(now), blobArg(replay), timeArg(replayUntil), oldHash).Scan(&sessionID)

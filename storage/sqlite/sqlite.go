@@ -78,6 +78,7 @@ type DB struct {
 	rStmts     stmtCache
 
 	observeCommit func(time.Duration) // Options.ObserveCommit
+	batch         *batcher            // group commit of rotations
 
 	closeOnce sync.Once
 	closeErr  error
@@ -188,9 +189,10 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		err = db.checkVersion(v)
 	}
 	if err != nil {
-		db.Close()
+		db.closeOnce.Do(func() { db.closeErr = errors.Join(r.Close(), w.Close()) })
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
+	db.startBatcher()
 	return db, nil
 }
 
@@ -222,6 +224,7 @@ func dsn(abs string, params url.Values) string {
 // to close checkpoints the WAL into the database file. Close is idempotent.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
+		db.stopBatcher()
 		db.closeErr = errors.Join(
 			db.rStmts.close(),
 			db.wStmts.close(),
