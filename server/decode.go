@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -61,7 +62,14 @@ func jsonError(err error) error {
 		}
 		return invalidFields(map[string]string{te.Field: "must be a " + jsonKind(te.Type.Kind().String())})
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		// encoding/json quotes the key with %q: unquote it, so that the
+		// problem names the key as the client sent it (a key holding a tab
+		// would otherwise come back spelt with a backslash and a t).
+		quoted := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		name, uerr := strconv.Unquote(quoted)
+		if uerr != nil {
+			name = strings.Trim(quoted, `"`)
+		}
 		return invalidFields(map[string]string{name: "is not a field of this request"})
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return accountErr(http.StatusBadRequest, "invalid_json", "malformed JSON: the body ends early")

@@ -62,7 +62,19 @@ func decodeNode(n *yaml.Node, v reflect.Value, path string, problems *[]string) 
 		seen := map[string]bool{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := n.Content[i], n.Content[i+1]
-			sub := joinPath(path, k.Value)
+			if k.Kind == yaml.AliasNode && k.Alias != nil {
+				k = k.Alias
+			}
+			if k.Kind != yaml.ScalarNode {
+				// "? [a, b]\n: c": a key that no field can have.
+				name := path
+				if name == "" {
+					name = "(top level)"
+				}
+				*problems = append(*problems, fmt.Sprintf("%s: line %d: a key must be a plain name, not a list or mapping", name, k.Line))
+				continue
+			}
+			sub := joinPath(path, keyName(k.Value))
 			idx, ok := fields[k.Value]
 			switch {
 			case !ok:
@@ -155,6 +167,20 @@ func yamlFields(t reflect.Type) map[string]int {
 		}
 	}
 	return m
+}
+
+// keyName is a key of the file as a problem names it: as written when it
+// is a plain name, Go-quoted otherwise, so that no key (one holding a
+// newline, a colon or nothing at all) can break the one-line
+// "key: reason" shape of the error that authd prints on stderr.
+func keyName(k string) string {
+	plain := k != "" && !strings.ContainsFunc(k, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
+	})
+	if plain {
+		return k
+	}
+	return strconv.Quote(k)
 }
 
 func joinPath(path, key string) string {
