@@ -269,7 +269,7 @@ func (s *Server) grantRefresh(ctx context.Context, cl *client, form url.Values) 
 		CreatedAt: now,
 		ExpiresAt: minTime(now.Add(s.cfg.Tokens.RefreshIdleTTL), sess.ExpiresAt),
 	}
-	resp, err := s.issueTokens(tokenRequest{grant: "refresh_token", client: cl, user: &u, session: &sess, scope: scope, refresh: refresh, now: now, notAfter: sess.ExpiresAt})
+	resp, err := s.issueTokens(tokenRequest{grant: "refresh_token", client: cl, user: &u, session: &sess, scope: scope, refresh: refresh, now: now, notAfter: sess.ExpiresAt, noIDToken: true})
 	if err != nil {
 		return tokenResponse{}, err
 	}

@@ -128,6 +128,10 @@ type tokenRequest struct {
 	refresh  string // the new refresh token, if any
 	now      time.Time
 	notAfter time.Time // tokens never outlive this (the session's end); zero for none
+	// noIDToken leaves the ID token out even with openid: a refresh
+	// response "might not contain an id_token" (OIDC Core §12.2), and
+	// leaving it out halves the signing work of a refresh.
+	noIDToken bool
 }
 
 // issueTokens signs the access token and, for openid, the ID token.
@@ -169,7 +173,7 @@ func (s *Server) issueTokens(tr tokenRequest) (tokenResponse, error) {
 		RefreshToken: tr.refresh,
 		Scope:        scope,
 	}
-	if tr.user != nil && hasScope(tr.scope, "openid") {
+	if tr.user != nil && hasScope(tr.scope, "openid") && !tr.noIDToken {
 		idExp := tr.now.Add(s.cfg.Tokens.IDTTL)
 		ic := idClaims{
 			Claims: keys.Claims{
