@@ -95,34 +95,15 @@ func (s *Server) introspectRefresh(ctx context.Context, cl *client, tok string) 
 		return introspection{}, nil
 	}
 	now := s.now()
-	rt, err := s.store.GetRefreshToken(ctx, hashToken(tok))
+	rt, sess, u, err := s.store.GetRefreshFamily(ctx, hashToken(tok))
 	if errors.Is(err, storage.ErrNotFound) {
 		return introspection{}, nil
 	}
 	if err != nil {
 		return introspection{}, err
 	}
-	if rt.ClientID != cl.id || !rt.SpentAt.IsZero() || !now.Before(rt.ExpiresAt) {
-		return introspection{}, nil
-	}
-	sess, err := s.store.GetSession(ctx, rt.SessionID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return introspection{}, nil
-	}
-	if err != nil {
-		return introspection{}, err
-	}
-	if !sess.EndedAt.IsZero() || !now.Before(sess.ExpiresAt) {
-		return introspection{}, nil
-	}
-	u, err := s.store.GetUser(ctx, rt.UserID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return introspection{}, nil
-	}
-	if err != nil {
-		return introspection{}, err
-	}
-	if u.Disabled {
+	if rt.ClientID != cl.id || !rt.SpentAt.IsZero() || !now.Before(rt.ExpiresAt) ||
+		!sess.EndedAt.IsZero() || !now.Before(sess.ExpiresAt) || u.Disabled {
 		return introspection{}, nil
 	}
 	return introspection{

@@ -214,7 +214,8 @@ func (s *Server) grantRefresh(ctx context.Context, cl *client, form url.Values) 
 	}
 	oldHash := hashToken(presented)
 	now := s.now()
-	old, err := s.store.GetRefreshToken(ctx, oldHash)
+	// One read brings the token, its session and its user.
+	old, sess, u, err := s.store.GetRefreshFamily(ctx, oldHash)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return tokenResponse{}, invalid
@@ -228,27 +229,7 @@ func (s *Server) grantRefresh(ctx context.Context, cl *client, form url.Values) 
 	if !old.SpentAt.IsZero() {
 		return s.refreshReused(ctx, old, presented, now)
 	}
-	if !now.Before(old.ExpiresAt) {
-		return tokenResponse{}, invalid
-	}
-	sess, err := s.store.GetSession(ctx, old.SessionID)
-	if err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return tokenResponse{}, invalid
-		}
-		return tokenResponse{}, errStore(err)
-	}
-	if !sess.EndedAt.IsZero() || !now.Before(sess.ExpiresAt) {
-		return tokenResponse{}, invalid
-	}
-	u, err := s.store.GetUser(ctx, old.UserID)
-	if err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return tokenResponse{}, invalid
-		}
-		return tokenResponse{}, errStore(err)
-	}
-	if u.Disabled {
+	if !now.Before(old.ExpiresAt) || !sess.EndedAt.IsZero() || !now.Before(sess.ExpiresAt) || u.Disabled {
 		return tokenResponse{}, invalid
 	}
 	// The scope may narrow, never widen (RFC 6749 §6). The new refresh

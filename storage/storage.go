@@ -143,6 +143,11 @@ type RefreshTokenStore interface {
 	// GetRefreshToken returns the token with this hash, spent or not, or
 	// ErrNotFound.
 	GetRefreshToken(ctx context.Context, hash string) (RefreshToken, error)
+	// GetRefreshFamily returns the token with this hash (spent or not)
+	// together with its session (ended or not) and its user, in one read:
+	// everything the refresh grant checks. ErrNotFound when the token is
+	// unknown.
+	GetRefreshFamily(ctx context.Context, hash string) (RefreshToken, Session, User, error)
 	// RotateRefreshToken spends the unspent token oldHash and inserts next
 	// in its family, in one transaction. Exactly one of any number of
 	// concurrent calls for the same oldHash succeeds; the others get

@@ -48,6 +48,7 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"EndSession", testEndSession},
 		{"EndUserSessions", testEndUserSessions},
 		{"EndedSessions", testEndedSessions},
+		{"GetRefreshFamily", testGetRefreshFamily},
 		{"RotateRefreshToken", testRotateRefreshToken},
 		{"RotateRefreshTokenConcurrent", testRotateRefreshTokenConcurrent},
 		{"UpdateKeys", testUpdateKeys},
