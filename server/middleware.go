@@ -61,7 +61,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			slog.String("path", req.URL.Path),
 			slog.String("route", c.Path()),
 			slog.Int("status", status),
-			slog.Duration("latency", time.Since(start)),
+			slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
 			slog.String("address", c.RealIP()),
 		)
 		return nil
