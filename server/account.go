@@ -45,6 +45,10 @@ type profilePatch struct {
 	Email     *string
 	FirstName *string
 	LastName  *string
+	// CurrentPassword is required when Email changes: whoever holds a
+	// stolen access token or cookie must not be able to move the account
+	// to an address they read, then reset its password from there.
+	CurrentPassword string
 }
 
 func invalidFields(fields map[string]string) *AccountError {
@@ -322,17 +326,12 @@ func (s *Server) verifyEmail(ctx context.Context, token string) error {
 // changePassword sets a new password for a signed-in user who knows the
 // current one, and ends every other session (keepSession stays).
 func (s *Server) changePassword(ctx context.Context, u storage.User, keepSession, oldPw, newPw string) error {
-	key := accountKey(u.Username)
-	if wait := s.loginThrottle.wait(key, s.now()); wait > 0 {
-		return errTooMany(wait, "failed attempts")
-	}
-	ok, _, err := s.hasher.Verify(ctx, oldPw, u.PasswordHash)
-	if errors.Is(err, password.ErrBusy) {
-		return errBusy(err)
-	}
-	if !ok {
-		s.loginThrottle.fail(key, s.now())
-		return invalidFields(map[string]string{"old_password": "is incorrect"})
+	if err := s.checkCurrentPassword(ctx, u, oldPw); err != nil {
+		var ae *AccountError
+		if errors.As(err, &ae) && ae.Fields["current_password"] != "" {
+			return invalidFields(map[string]string{"old_password": "is incorrect"})
+		}
+		return err
 	}
 	if msg := s.checkNewPassword(newPw, u.Username, u.Email); msg != "" {
 		return invalidFields(map[string]string{"new_password": msg})
@@ -376,6 +375,27 @@ func (s *Server) updateProfile(ctx context.Context, userID string, p profilePatc
 	if len(fields) > 0 {
 		return storage.User{}, invalidFields(fields)
 	}
+	cur, err := s.store.GetUser(ctx, userID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return storage.User{}, accountErr(http.StatusNotFound, "not_found", "no such user")
+	case err != nil:
+		return storage.User{}, errStore(err)
+	}
+	newEmail := p.Email != nil && storage.EmailKey(*p.Email) != storage.EmailKey(cur.Email)
+	newName := p.Username != nil && storage.UsernameKey(*p.Username) != storage.UsernameKey(cur.Username)
+	if newEmail || newName {
+		// Changing a unique value answers whether it is taken: bounded per
+		// user like registration is per address.
+		if ok, wait := s.registerLimit.allow("profile:"+userID, s.now()); !ok {
+			return storage.User{}, errTooMany(wait, "changes of username or email")
+		}
+	}
+	if newEmail {
+		if err := s.checkCurrentPassword(ctx, cur, p.CurrentPassword); err != nil {
+			return storage.User{}, err
+		}
+	}
 	emailChanged := false
 	u, err := s.store.UpdateUser(ctx, userID, s.now(), func(u *storage.User) error {
 		if p.Username != nil {
@@ -414,6 +434,29 @@ func (s *Server) updateProfile(ctx context.Context, userID string, p profilePatc
 		}
 	}
 	return u, nil
+}
+
+// checkCurrentPassword re-authenticates a signed-in user before a
+// sensitive change; wrong guesses count against the account's login
+// throttle.
+func (s *Server) checkCurrentPassword(ctx context.Context, u storage.User, pw string) error {
+	if pw == "" {
+		return invalidFields(map[string]string{"current_password": "is required to change the email address"})
+	}
+	key := accountKey(u.Username)
+	if wait := s.loginThrottle.attempt(key, s.now()); wait > 0 {
+		return errTooMany(wait, "failed attempts")
+	}
+	ok, _, err := s.hasher.Verify(ctx, pw, u.PasswordHash)
+	if errors.Is(err, password.ErrBusy) {
+		s.loginThrottle.undo(key, s.now())
+		return errBusy(err)
+	}
+	if !ok {
+		return invalidFields(map[string]string{"current_password": "is incorrect"})
+	}
+	s.loginThrottle.succeed(key)
+	return nil
 }
 
 // listSessions lists a user's live sessions.

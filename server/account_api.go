@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -81,11 +82,17 @@ func (s *Server) handleMe(c echo.Context) error {
 		Email     *string `json:"email"`
 		FirstName *string `json:"first_name"`
 		LastName  *string `json:"last_name"`
+		// Password is the current password, required to change the email.
+		Password string `json:"password"`
 	}
 	if err := decodeJSON(c, &in, true); err != nil {
 		return err
 	}
-	u, err = s.updateProfile(ctx, u.ID, profilePatch{Email: in.Email, FirstName: in.FirstName, LastName: in.LastName})
+	u, err = s.updateProfile(ctx, u.ID, profilePatch{Email: in.Email, FirstName: in.FirstName, LastName: in.LastName, CurrentPassword: in.Password})
+	var ae *AccountError
+	if errors.As(err, &ae) && ae.Fields["current_password"] != "" {
+		ae.Fields = map[string]string{"password": ae.Fields["current_password"]} // this API's name for it
+	}
 	if err != nil {
 		return err
 	}

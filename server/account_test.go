@@ -178,7 +178,9 @@ func TestMe(t *testing.T) {
 		}
 	})
 	t.Run("email change needs verification again", func(t *testing.T) {
-		r := e.postJSON("PATCH", "/account/me", `{"email":"bea@new.example"}`, at)
+		wantFields(t, e.postJSON("PATCH", "/account/me", `{"email":"bea@new.example"}`, at), 400, "password")
+		wantFields(t, e.postJSON("PATCH", "/account/me", `{"email":"bea@new.example","password":"not it"}`, at), 400, "password")
+		r := e.postJSON("PATCH", "/account/me", `{"email":"bea@new.example","password":"beas password 1"}`, at)
 		if m := r.json(t); r.status != 200 || m["email"] != "bea@new.example" || m["email_verified"] != false {
 			t.Fatalf("patch email: %d %v", r.status, m)
 		}

@@ -360,10 +360,10 @@ func (s *Server) grantAuthorizationCode(c echo.Context, cl *client, form url.Val
 	case err != nil:
 		return tokenResponse{}, errStore(err)
 	}
-	if !ac.RedeemedAt.IsZero() {
-		return tokenResponse{}, s.codeReplayed(ctx, ac, now)
-	}
-	if !now.Before(ac.ExpiresAt) || ac.ClientID != cl.id {
+	// The code is checked against its client, redirect URI and verifier
+	// before anything else, a replay included: someone who merely saw a
+	// used code (history, logs) must not be able to end its session.
+	if ac.ClientID != cl.id {
 		return tokenResponse{}, invalid
 	}
 	// RFC 6749 §4.1.3: the redirect_uri of the authorization request,
@@ -373,6 +373,12 @@ func (s *Server) grantAuthorizationCode(c echo.Context, cl *client, form url.Val
 	}
 	if err := checkVerifier(ac, verifier); err != nil {
 		return tokenResponse{}, err
+	}
+	if !ac.RedeemedAt.IsZero() {
+		return tokenResponse{}, s.codeReplayed(ctx, ac, now)
+	}
+	if !now.Before(ac.ExpiresAt) {
+		return tokenResponse{}, invalid
 	}
 	u, err := s.store.GetUser(ctx, ac.UserID)
 	switch {

@@ -722,6 +722,8 @@ func FuzzAccountMe(f *testing.F) {
 		`{"email":"pat@example.com"}`,
 		`{"email":"PAT@example.com"}`,
 		`{"email":"new@example.com","first_name":""}`,
+		`{"email":"new@example.com","password":"` + fzPassword + `"}`,
+		`{"email":"new2@example.com","password":"wrong password"}`,
 		`{"email":""}`,
 		`{"email":null,"first_name":null}`,
 		`{"email":"other@example.com"}`,
@@ -753,7 +755,7 @@ func FuzzAccountMe(f *testing.F) {
 		n := fzUsers(t, db)
 		r := fzServe(e, http.MethodPatch, "/account/me", ctype, authz, body)
 		fzCheck(t, "PATCH /account/me", r)
-		fzCheckFields(t, r, body, "email", "first_name", "last_name")
+		fzCheckFields(t, r, body, "email", "first_name", "last_name", "password")
 		after, err := e.store.GetUser(ctx, pat.ID)
 		if err != nil {
 			t.Fatal(err)

@@ -268,6 +268,7 @@ func (s *Server) handleAccountForm(c echo.Context) error {
 				d.Form[f.name] = v
 			}
 		}
+		p.CurrentPassword = form.Get("current_password")
 		if _, err := s.updateProfile(ctx, u.ID, p); err != nil {
 			status, ok := s.formProblem(c, err, &d)
 			if !ok {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net"
 	"sync"
 	"time"
 )
@@ -50,10 +51,46 @@ func (t *throttle) wait(key string, now time.Time) time.Duration {
 	return e.lockedUntil.Sub(now)
 }
 
+// attempt decides, atomically, whether key may try now. When it must
+// wait, attempt returns how long and counts nothing. Otherwise it counts
+// the attempt as a failure at once, before the slow password check, so
+// that a thousand concurrent guesses cannot all pass a check made before
+// any of them has failed: the threshold-th of them sets the wait for the
+// rest. A caller whose attempt turns out right calls succeed (accounts)
+// or undo (addresses).
+func (t *throttle) attempt(key string, now time.Time) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, ok := t.entries[key]; ok && now.Before(e.lockedUntil) {
+		return e.lockedUntil.Sub(now)
+	}
+	t.failLocked(key, now)
+	return 0
+}
+
+// undo takes back one failure counted by attempt, for an attempt that
+// succeeded; a wait that only that failure caused is lifted.
+func (t *throttle) undo(key string, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.entries[key]
+	if !ok || e.failures == 0 {
+		return
+	}
+	e.failures--
+	if e.failures < t.threshold {
+		e.lockedUntil = time.Time{}
+	}
+}
+
 // fail counts a failure of key.
 func (t *throttle) fail(key string, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.failLocked(key, now)
+}
+
+func (t *throttle) failLocked(key string, now time.Time) {
 	e, ok := t.entries[key]
 	if !ok {
 		if len(t.entries) >= t.limit {
@@ -79,24 +116,42 @@ func (t *throttle) succeed(key string) {
 	delete(t.entries, key)
 }
 
-// pruneLocked drops entries whose count has reset and that are not
-// locked; if that frees nothing, the stalest half goes, so memory stays
-// bounded under a flood of distinct keys.
+// pruneLocked drops entries whose count has reset; if that frees
+// nothing, unlocked entries go (those older than half the reset period
+// first), so memory stays bounded under a flood of distinct keys. A key
+// that must wait is dropped only as a last resort: a flood of made-up
+// usernames must not lift a real account's wait, and locking a key costs
+// the flood a whole threshold of password hashes.
 func (t *throttle) pruneLocked(now time.Time) {
 	for k, e := range t.entries {
 		if now.Sub(e.lastFailure) >= t.reset && !now.Before(e.lockedUntil) {
 			delete(t.entries, k)
 		}
 	}
-	if len(t.entries) < t.limit {
-		return
-	}
 	cutoff := now.Add(-t.reset / 2)
-	for k, e := range t.entries {
-		if e.lastFailure.Before(cutoff) || len(t.entries) >= t.limit {
+	for pass := range 3 {
+		for k, e := range t.entries {
+			if len(t.entries) < t.limit {
+				return
+			}
+			locked := now.Before(e.lockedUntil)
+			if pass < 2 && locked || pass == 0 && !e.lastFailure.Before(cutoff) {
+				continue
+			}
 			delete(t.entries, k)
 		}
 	}
+}
+
+// addressKey is the throttling key of a client address: the address
+// itself for IPv4, its /64 for IPv6 (one subscriber usually holds a whole
+// /64, so single addresses would be free to rotate through).
+func addressKey(addr string) string {
+	ip := net.ParseIP(addr)
+	if ip == nil || ip.To4() != nil {
+		return "a:" + addr
+	}
+	return "a:" + ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
 // rateLimit allows at most n events per key in each window (a fixed

@@ -104,23 +104,35 @@ func (s *Server) grantPassword(c echo.Context, cl *client, form url.Values) (tok
 // errBadCredentials for an unknown user, a wrong password and a disabled
 // user alike, after the same hashing work; the error of a full hashing
 // queue (503) or of the store otherwise.
-func (s *Server) authenticateUser(ctx context.Context, username, pw, addr string) (storage.User, error) {
+func (s *Server) authenticateUser(ctx context.Context, username, pw, addr string) (_ storage.User, err error) {
 	// Throttling comes first: a waiting account or address is refused
 	// before any lookup or hashing, with the right password too, so a lock
 	// says nothing about the password or whether the account exists
 	// (unknown usernames are counted and locked alike).
-	acct, from := accountKey(username), "a:"+addr
-	if wait := max(s.loginThrottle.wait(acct, s.now()), s.addrThrottle.wait(from, s.now())); wait > 0 {
+	acct, from := accountKey(username), addressKey(addr)
+	now := s.now()
+	if wait := s.loginThrottle.attempt(acct, now); wait > 0 {
 		s.audit(ctx, "login.throttled", "address", addr)
-		return storage.User{}, &OAuthError{Status: http.StatusTooManyRequests, Code: "too_many_requests",
-			Description: "too many failed logins; try again later", RetryAfter: retrySeconds(wait)}
+		return storage.User{}, throttled(wait)
 	}
+	if wait := s.addrThrottle.attempt(from, now); wait > 0 {
+		s.loginThrottle.undo(acct, now) // this attempt never ran
+		s.audit(ctx, "login.throttled", "address", addr)
+		return storage.User{}, throttled(wait)
+	}
+	// Both attempts are counted as failures already (see throttle.attempt);
+	// a failure below only needs the audit line, a success takes them back.
 	failed := func(reason, userID string) error {
-		s.loginThrottle.fail(acct, s.now())
-		s.addrThrottle.fail(from, s.now())
 		s.audit(ctx, "login.failed", "reason", reason, "user_id", userID, "address", addr)
 		return errBadCredentials
 	}
+	defer func() {
+		if err != nil && !errors.Is(err, errBadCredentials) {
+			// Busy or a storage failure: the password was never judged.
+			s.loginThrottle.undo(acct, now)
+			s.addrThrottle.undo(from, now)
+		}
+	}()
 	u, err := s.store.GetUserByUsername(ctx, username)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
@@ -152,10 +164,17 @@ func (s *Server) authenticateUser(ctx context.Context, username, pw, addr string
 		return storage.User{}, failed(reason, u.ID)
 	}
 	s.loginThrottle.succeed(acct)
+	s.addrThrottle.undo(from, now)
 	if rehash {
 		s.upgradeHash(ctx, u, pw)
 	}
 	return u, nil
+}
+
+// throttled is the answer to a login that must wait.
+func throttled(wait time.Duration) error {
+	return &OAuthError{Status: http.StatusTooManyRequests, Code: "too_many_requests",
+		Description: "too many failed logins; try again later", RetryAfter: retrySeconds(wait)}
 }
 
 // upgradeHash re-hashes a password that verified against an old format or

@@ -397,6 +397,10 @@ func TestAccountPage(t *testing.T) {
 		return b.submit("/account", "/account", fields)
 	}
 	r := post(url.Values{"action": {"profile"}, "username": {"alice"}, "email": {"alice@example.com"}, "first_name": {"Alice"}, "last_name": {"Liddell"}})
+	if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "Current password is required") {
+		t.Fatalf("email change without the current password: status %d body %.300s", r.status, r.body)
+	}
+	r = post(url.Values{"action": {"profile"}, "username": {"alice"}, "email": {"alice@example.com"}, "first_name": {"Alice"}, "last_name": {"Liddell"}, "current_password": {alicePW}})
 	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/account?notice=profile_saved" {
 		t.Fatalf("profile: status %d Location %q body %.300s", r.status, r.header.Get("Location"), r.body)
 	}

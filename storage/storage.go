@@ -87,7 +87,9 @@ type UserStore interface {
 	// UpdateUser reads the user, calls fn with it and stores what fn left in
 	// it, atomically. fn may change Username, Email, EmailVerified,
 	// FirstName, LastName and PasswordHash; ID and CreatedAt are kept whatever
-	// fn does, and UpdatedAt is set to now. An error from fn aborts the
+	// fn does, and UpdatedAt is set to now. When the email changes (by
+	// EmailKey), the user's unused PurposeReset tokens are marked used in
+	// the same transaction. An error from fn aborts the
 	// update and is returned as is. ErrNotFound for an unknown id;
 	// ErrAlreadyExists when the new username or email is taken.
 	UpdateUser(ctx context.Context, id string, now time.Time, fn func(*User) error) (User, error)
@@ -194,7 +196,8 @@ type OneTimeTokenStore interface {
 	// password hash, ends every live session of the user (deleting their
 	// refresh tokens) and marks the user's other reset tokens used. It
 	// returns the user after the change and the ended session ids.
-	// ErrNotFound, writing nothing, when the token is unusable.
+	// ErrNotFound, writing nothing, when the token is unusable or the
+	// user's email is no longer the one the token was sent to (by EmailKey).
 	ResetPassword(ctx context.Context, hash, passwordHash string, now time.Time) (User, []string, error)
 	// VerifyEmail consumes the PurposeVerifyEmail token hash and, in the
 	// same transaction, sets EmailVerified when the user's email is still

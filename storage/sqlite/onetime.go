@@ -86,9 +86,14 @@ func (db *DB) ResetPassword(ctx context.Context, hash, passwordHash string, now 
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`,
-			passwordHash, timeArg(now), t.UserID); err != nil {
+		// Only while the account still has the address the link went to.
+		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND email_key IS ?`,
+			passwordHash, timeArg(now), t.UserID, textArg(storage.EmailKey(t.Email)))
+		if err != nil {
 			return err
+		}
+		if err := oneRow(res); err != nil {
+			return err // rolls the consumption back
 		}
 		if ended, err = endUserSessions(ctx, tx, t.UserID, "", now); err != nil {
 			return err

@@ -111,6 +111,14 @@ func (db *DB) UpdateUser(ctx context.Context, id string, now time.Time, fn func(
 		if err != nil {
 			return mapErr(err)
 		}
+		if storage.EmailKey(u.Email) != storage.EmailKey(old.Email) {
+			// Reset links mailed to the old address stop working.
+			if _, err := tx.ExecContext(ctx, `UPDATE one_time_tokens SET used_at = ?
+				WHERE user_id = ? AND purpose = ? AND used_at IS NULL`,
+				timeArg(now), old.ID, storage.PurposeReset); err != nil {
+				return err
+			}
+		}
 		// Read back so the caller gets what is stored (times in UTC).
 		updated, err = scanUser(tx.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, old.ID))
 		return err

@@ -16,6 +16,7 @@ func testResetPassword(t *testing.T, s storage.Storage) {
 	tok1 := mustCreateSession(t, s, s1, "rt-rp-1")
 	tok2 := mustCreateSession(t, s, s2, "rt-rp-2")
 	o := newOneTimeToken("ott-rp", storage.PurposeReset, u.ID, at(time.Minute))
+	o.Email = "Resetter@example.com" // the user's address, other case
 	mustCreateOneTimeToken(t, s, o)
 
 	t.Run("unusable token writes nothing", func(t *testing.T) {
@@ -54,6 +55,39 @@ func testResetPassword(t *testing.T, s storage.Storage) {
 		_, _, err = s.ResetPassword(ctx, o.Hash, "$newer$", now)
 		checkErr(t, "second ResetPassword", err, storage.ErrNotFound)
 	})
+}
+
+// A reset link stops working when the account's email changes: the
+// change marks it used, and a reset checks the address it was sent to.
+func testResetAfterEmailChange(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	u := newUser("u-rpe", "mover", "old@example.com")
+	mustCreateUser(t, s, u)
+	o := newOneTimeToken("ott-rpe", storage.PurposeReset, u.ID, at(0))
+	o.Email = u.Email
+	mustCreateOneTimeToken(t, s, o)
+	if _, err := s.UpdateUser(ctx, u.ID, at(time.Minute), func(u *storage.User) error {
+		u.Email = "new@example.com"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := s.ResetPassword(ctx, o.Hash, "$new$", at(2*time.Minute))
+	checkErr(t, "ResetPassword with a link to the old address", err, storage.ErrNotFound)
+
+	// A token for the old address that the change did not mark used (made
+	// directly, as a racing request could) is refused too, writing nothing.
+	stale := newOneTimeToken("ott-rpe-2", storage.PurposeReset, u.ID, at(3*time.Minute))
+	stale.Email = "old@example.com"
+	mustCreateOneTimeToken(t, s, stale)
+	_, _, err = s.ResetPassword(ctx, stale.Hash, "$new$", at(4*time.Minute))
+	checkErr(t, "ResetPassword for an address the user no longer has", err, storage.ErrNotFound)
+	if got := mustGetUser(t, s, u.ID); got.PasswordHash != u.PasswordHash {
+		t.Errorf("password changed by a refused reset")
+	}
+	if _, err := s.ConsumeOneTimeToken(ctx, stale.Hash, storage.PurposeReset, at(5*time.Minute)); err != nil {
+		t.Errorf("the refused reset consumed its token: %v", err)
+	}
 }
 
 func testVerifyEmail(t *testing.T, s storage.Storage) {

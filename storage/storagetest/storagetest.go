@@ -57,6 +57,7 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"ConsumeOneTimeTokenConcurrent", testConsumeOneTimeTokenConcurrent},
 		{"CountOneTimeTokens", testCountOneTimeTokens},
 		{"ResetPassword", testResetPassword},
+		{"ResetAfterEmailChange", testResetAfterEmailChange},
 		{"VerifyEmail", testVerifyEmail},
 		{"RevokeJTI", testRevokeJTI},
 		{"DeleteExpired", testDeleteExpired},
