@@ -62,9 +62,13 @@ func (s *Server) handleLogoutRP(c echo.Context) error {
 	if err != nil {
 		return errStore(err)
 	}
-	if (lr.hint != nil && (!signedIn || ws.user.ID == lr.hint.Subject)) || (lr.hint == nil && !signedIn) {
-		// With no one signed in and no hint there is nothing to end, and
-		// nothing to ask.
+	// A hint for the person signed in here, or a current hint with no one
+	// signed in, ends its session at once. An expired hint with no one
+	// signed in could come from anywhere (old logout URLs, history): the
+	// person is asked first. With no one signed in and no hint there is
+	// nothing to end, and nothing to ask.
+	hintFresh := lr.hint != nil && s.now().Before(lr.hint.Expiry.Time())
+	if (lr.hint != nil && signedIn && ws.user.ID == lr.hint.Subject) || (hintFresh && !signedIn) || (lr.hint == nil && !signedIn) {
 		return s.finishLogout(c, lr)
 	}
 	d := pageData{}

@@ -549,6 +549,15 @@ func TestRPInitiatedLogout(t *testing.T) {
 		wantEnded(t, b, tok)
 	})
 
+	t.Run("an expired hint from a browser signed in as no one is confirmed first", func(t *testing.T) {
+		_, _, idt := signedIn(t, "alice")
+		e.clock.Advance(e.cfg.Tokens.IDTTL + time.Minute)
+		r := e.browser().get(logoutURL("id_token_hint", idt, "client_id", codeID, "post_logout_redirect_uri", codeLogoutURI))
+		if r.status != http.StatusOK || r.header.Get("Location") != "" || !strings.Contains(string(r.body), `name="csrf_token"`) {
+			t.Errorf("status %d Location %q, want the confirmation form (body %.300s)", r.status, r.header.Get("Location"), r.body)
+		}
+	})
+
 	t.Run("an RP's POST becomes a GET", func(t *testing.T) {
 		b, _, idt := signedIn(t, "alice")
 		r := b.post("/oauth2/logout", url.Values{"id_token_hint": {idt}, "state": {"s"}}, "Origin", "https://app.example.com", "Sec-Fetch-Site", "cross-site")
