@@ -166,7 +166,7 @@ func (s *Server) authenticateUser(ctx context.Context, username, pw, addr string
 	s.loginThrottle.succeed(acct)
 	s.addrThrottle.undo(from, now)
 	if rehash {
-		s.upgradeHash(ctx, u, pw)
+		u.PasswordHash = s.upgradeHash(ctx, u, pw)
 	}
 	return u, nil
 }
@@ -179,15 +179,42 @@ func throttled(wait time.Duration) error {
 
 // upgradeHash re-hashes a password that verified against an old format or
 // old parameters. Failure only delays the upgrade to the next login.
-func (s *Server) upgradeHash(ctx context.Context, u storage.User, pw string) {
+// It returns the hash the user has now as far as this login knows.
+func (s *Server) upgradeHash(ctx context.Context, u storage.User, pw string) string {
 	h, err := s.hasher.Hash(ctx, pw)
 	if err != nil {
 		s.log.Warn("password hash upgrade skipped", "user_id", u.ID, "error", err)
-		return
+		return u.PasswordHash
 	}
-	if _, err := s.store.UpgradePasswordHash(ctx, u.ID, u.PasswordHash, h, s.now()); err != nil {
+	replaced, err := s.store.UpgradePasswordHash(ctx, u.ID, u.PasswordHash, h, s.now())
+	if err != nil {
 		s.log.Warn("password hash upgrade failed", "user_id", u.ID, "error", err)
 	}
+	if replaced {
+		return h
+	}
+	return u.PasswordHash
+}
+
+// confirmSession checks, once a new session is stored, that the user's
+// password and status are still those this login checked. A reset,
+// password change or disable that committed while the login was hashing
+// ended every session of the user, but not this one, which did not exist
+// yet: it is ended now, and the login fails as with a wrong password.
+func (s *Server) confirmSession(ctx context.Context, u storage.User, sid string) error {
+	cur, err := s.store.GetUser(ctx, u.ID)
+	if err == nil && cur.PasswordHash == u.PasswordHash && !cur.Disabled {
+		return nil
+	}
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		err = errStore(err)
+	} else {
+		err = errBadCredentials
+	}
+	if eerr := s.endSession(ctx, sid, u.ID, "", "credentials_changed"); eerr != nil {
+		return errStore(eerr)
+	}
+	return err
 }
 
 // startSession creates a session for a user who just authenticated, with a
@@ -202,6 +229,9 @@ func (s *Server) startSession(ctx context.Context, grant string, cl *client, u s
 	}
 	if err := s.store.CreateSession(ctx, sess, first); err != nil {
 		return tokenResponse{}, errStore(err)
+	}
+	if err := s.confirmSession(ctx, u, sess.ID); err != nil {
+		return tokenResponse{}, err
 	}
 	s.audit(ctx, "login.succeeded", "user_id", u.ID, "client_id", cl.id, "session_id", sess.ID, "address", addr)
 	return resp, nil

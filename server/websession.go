@@ -135,6 +135,9 @@ func (s *Server) signIn(c echo.Context, u storage.User) (webSession, error) {
 	if err := s.store.CreateSession(ctx, sess, nil); err != nil {
 		return webSession{}, errStore(err)
 	}
+	if err := s.confirmSession(ctx, u, sess.ID); err != nil {
+		return webSession{}, err
+	}
 	c.SetCookie(s.cookie(s.sessionCookieName(), secret))
 	s.renewCSRF(c)
 	ws := webSession{sess: sess, user: u}
