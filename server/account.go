@@ -344,8 +344,13 @@ func (s *Server) changePassword(ctx context.Context, u storage.User, keepSession
 		return err
 	}
 	now := s.now()
-	ended, err := s.store.SetPassword(ctx, u.ID, hash, keepSession, now)
-	if err != nil {
+	// Conditional on the hash just verified and on the caller's session:
+	// a change racing a reset (which ends that session) loses.
+	ended, err := s.store.ChangePassword(ctx, u.ID, u.PasswordHash, hash, keepSession, now)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return invalidFields(map[string]string{"old_password": "is no longer current: the password or the session changed meanwhile"})
+	case err != nil:
 		return errStore(err)
 	}
 	s.endedSessions(ctx, u.ID, "password_changed", ended, now)

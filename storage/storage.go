@@ -99,6 +99,13 @@ type UserStore interface {
 	// token of purpose PurposeReset of the user as used. It returns the ids
 	// of the sessions it ended. ErrNotFound for an unknown id.
 	SetPassword(ctx context.Context, userID, hash, keepSession string, now time.Time) ([]string, error)
+	// ChangePassword is SetPassword for a user changing their own password:
+	// it applies only while the stored hash is still oldHash (the one the
+	// caller verified), the user is enabled and keepSession (the caller's
+	// session) is live, so a change racing a reset, a disable or the end of
+	// the caller's session cannot undo it. ErrNotFound, writing nothing,
+	// otherwise.
+	ChangePassword(ctx context.Context, userID, oldHash, newHash, keepSession string, now time.Time) ([]string, error)
 	// UpgradePasswordHash replaces the hash only if it is still oldHash (a
 	// concurrent password change wins). It reports whether it replaced it.
 	UpgradePasswordHash(ctx context.Context, userID, oldHash, newHash string, now time.Time) (bool, error)

@@ -134,13 +134,36 @@ func (db *DB) UpdateUser(ctx context.Context, id string, now time.Time, fn func(
 
 // SetPassword implements storage.UserStore.
 func (db *DB) SetPassword(ctx context.Context, userID, hash, keepSession string, now time.Time) ([]string, error) {
-	if err := requireTime("now", now); err != nil {
+	ended, err := db.setPassword(ctx, userID, hash, keepSession, now, `WHERE id = ?`, userID)
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: set password: %w", err)
+	}
+	return ended, nil
+}
+
+// ChangePassword implements storage.UserStore.
+func (db *DB) ChangePassword(ctx context.Context, userID, oldHash, newHash, keepSession string, now time.Time) ([]string, error) {
+	ended, err := db.setPassword(ctx, userID, newHash, keepSession, now,
+		`WHERE id = ? AND password_hash = ? AND disabled = 0
+		AND EXISTS (SELECT 1 FROM sessions WHERE id = ? AND user_id = ? AND ended_at IS NULL)`,
+		userID, oldHash, keepSession, userID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: change password: %w", err)
+	}
+	return ended, nil
+}
+
+// setPassword stores hash for the user row that where (with args)
+// selects, ends the user's other sessions and voids reset links, in one
+// transaction; storage.ErrNotFound when where selects no row.
+func (db *DB) setPassword(ctx context.Context, userID, hash, keepSession string, now time.Time, where string, args ...any) ([]string, error) {
+	if err := requireTime("now", now); err != nil {
+		return nil, err
 	}
 	var ended []string
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`,
-			hash, timeArg(now), userID)
+		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, updated_at = ? `+where,
+			append([]any{hash, timeArg(now)}, args...)...)
 		if err != nil {
 			return err
 		}
@@ -156,10 +179,7 @@ func (db *DB) SetPassword(ctx context.Context, userID, hash, keepSession string,
 			timeArg(now), userID, storage.PurposeReset)
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: set password: %w", err)
-	}
-	return ended, nil
+	return ended, err
 }
 
 // UpgradePasswordHash implements storage.UserStore.

@@ -150,3 +150,45 @@ func testVerifyEmail(t *testing.T, s storage.Storage) {
 		}
 	})
 }
+
+func testChangePassword(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	u := newUser("u-cp", "changer", "")
+	mustCreateUser(t, s, u)
+	mine := newSession("s-cp-mine", u.ID, at(0))
+	other := newSession("s-cp-other", u.ID, at(0))
+	mustCreateSession(t, s, mine, "rt-cp-mine")
+	otherTok := mustCreateSession(t, s, other, "rt-cp-other")
+	mustCreateUser(t, s, newUser("u-cp-2", "someone", ""))
+	mustCreateSession(t, s, newSession("s-someone-else", "u-cp-2", at(0)), "")
+
+	// Each refusal writes nothing.
+	for name, tc := range map[string]struct{ oldHash, keep string }{
+		"hash changed since it was checked": {"$stale$", mine.ID},
+		"unknown session":                   {u.PasswordHash, "s-nope"},
+		"another user's session":            {u.PasswordHash, "s-someone-else"},
+	} {
+		_, err := s.ChangePassword(ctx, u.ID, tc.oldHash, "$new$", tc.keep, at(time.Minute))
+		checkErr(t, "ChangePassword "+name, err, storage.ErrNotFound)
+	}
+	if got := mustGetUser(t, s, u.ID); got.PasswordHash != u.PasswordHash {
+		t.Fatalf("a refused change wrote %q", got.PasswordHash)
+	}
+	checkTokensExist(t, s, otherTok.Hash)
+
+	ended, err := s.ChangePassword(ctx, u.ID, u.PasswordHash, "$new$", mine.ID, at(2*time.Minute))
+	if err != nil {
+		t.Fatalf("ChangePassword: %v", err)
+	}
+	checkIDs(t, "ended sessions", ended, []string{other.ID})
+	checkTokensGone(t, s, otherTok.Hash)
+	if got := mustGetUser(t, s, u.ID); got.PasswordHash != "$new$" {
+		t.Errorf("password hash = %q, want $new$", got.PasswordHash)
+	}
+	// The caller's session ended meanwhile: refused.
+	if err := s.EndSession(ctx, mine.ID, at(3*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.ChangePassword(ctx, u.ID, "$new$", "$newer$", mine.ID, at(4*time.Minute))
+	checkErr(t, "ChangePassword from an ended session", err, storage.ErrNotFound)
+}

@@ -40,6 +40,7 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"GetUser", testGetUser},
 		{"UpdateUser", testUpdateUser},
 		{"SetPassword", testSetPassword},
+		{"ChangePassword", testChangePassword},
 		{"UpgradePasswordHash", testUpgradePasswordHash},
 		{"SetDisabled", testSetDisabled},
 		{"ImportUsers", testImportUsers},
