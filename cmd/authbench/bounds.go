@@ -318,10 +318,10 @@ func boundHandler(name string, j *jose, s *samples) (http.Handler, error) {
 			writeJSON(w, resp)
 		}), nil
 	case scRefresh:
-		// Sign the access and ID tokens of a refresh, and make a new
-		// refresh token; no database.
+		// Sign the access token of a refresh (authd's refresh answers carry
+		// no ID token, OIDC Core §12.2) and make a new refresh token; no
+		// database.
 		ttl := time.Duration(s.userAccess.Expiry-s.userAccess.IssuedAt) * time.Second
-		idTTL := time.Duration(s.userID.Expiry-s.userID.IssuedAt) * time.Second
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.Copy(io.Discard, r.Body)
 			now := time.Now()
@@ -332,15 +332,8 @@ func boundHandler(name string, j *jose, s *samples) (http.Handler, error) {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
 			}
-			ic := s.userID
-			ic.IssuedAt, ic.Expiry = keys.NewNumericDate(now), keys.NewNumericDate(now.Add(idTTL))
-			id, err := j.sign(j.hdrID, ic)
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
-			}
 			resp := s.userResp
-			resp.AccessToken, resp.IDToken, resp.RefreshToken = at, id, randomB64(32)
+			resp.AccessToken, resp.IDToken, resp.RefreshToken = at, "", randomB64(32)
 			writeJSON(w, resp)
 		}), nil
 	case scIntrospect:

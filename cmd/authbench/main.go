@@ -549,7 +549,7 @@ func hasBareBound(name string) bool {
 }
 
 var boundNames = map[string]string{
-	scRefresh:           "bare sign access+ID token",
+	scRefresh:           "bare sign access token + new refresh token",
 	scClientCredentials: "bare sign one access token",
 	scIntrospect:        "bare verify (introspect)",
 	scUserinfo:          "bare verify (userinfo)",
