@@ -174,6 +174,9 @@ func New(opts Options) (*Hasher, error) {
 	var secret [32]byte
 	rand.Read(secret[:])
 	h.dummy = h.newArgon2(base64.RawStdEncoding.EncodeToString(secret[:]))
+	// Load the common-password list now: a broken build fails at start-up,
+	// not at some user's registration.
+	h.common.Len()
 	return h, nil
 }
 
