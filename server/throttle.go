@@ -40,17 +40,6 @@ func newThrottle(threshold int, increment, max, reset time.Duration) *throttle {
 	}
 }
 
-// wait reports how long key must wait before its next attempt (0: none).
-func (t *throttle) wait(key string, now time.Time) time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	e, ok := t.entries[key]
-	if !ok || !now.Before(e.lockedUntil) {
-		return 0
-	}
-	return e.lockedUntil.Sub(now)
-}
-
 // attempt decides, atomically, whether key may try now. When it must
 // wait, attempt returns how long and counts nothing. Otherwise it counts
 // the attempt as a failure at once, before the slow password check, so
@@ -83,13 +72,7 @@ func (t *throttle) undo(key string, now time.Time) {
 	}
 }
 
-// fail counts a failure of key.
-func (t *throttle) fail(key string, now time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.failLocked(key, now)
-}
-
+// failLocked counts a failure of key; t.mu is held.
 func (t *throttle) failLocked(key string, now time.Time) {
 	e, ok := t.entries[key]
 	if !ok {

@@ -25,7 +25,7 @@ func TestThrottleAttemptIsAtomic(t *testing.T) {
 	if got := passed.Load(); got != 30 {
 		t.Errorf("%d of 1000 concurrent attempts passed, want exactly the threshold, 30", got)
 	}
-	if w := th.wait("u:victim", now); w != time.Minute {
+	if w := th.attempt("u:victim", now); w != time.Minute {
 		t.Errorf("wait after the burst = %s, want 1m", w)
 	}
 }
@@ -35,11 +35,11 @@ func TestThrottleUndo(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	th.attempt("a", now)
 	th.attempt("a", now) // the threshold: locked
-	if th.wait("a", now) == 0 {
+	if th.entries["a"].lockedUntil.IsZero() {
 		t.Fatal("not locked at the threshold")
 	}
 	th.undo("a", now) // that attempt succeeded after all
-	if w := th.wait("a", now); w != 0 {
+	if w := th.attempt("a", now); w != 0 {
 		t.Errorf("wait after undo = %s, want none", w)
 	}
 }
@@ -49,12 +49,12 @@ func TestThrottlePruneKeepsLockedKeys(t *testing.T) {
 	th := newThrottle(2, time.Minute, 15*time.Minute, 12*time.Hour)
 	th.limit = 100
 	now := time.Unix(1_700_000_000, 0)
-	th.fail("u:victim", now)
-	th.fail("u:victim", now)
+	th.attempt("u:victim", now)
+	th.attempt("u:victim", now)
 	for i := range 1000 {
-		th.fail(string(rune('A'+i%26))+string(rune(i)), now.Add(time.Second))
+		th.attempt(string(rune('A'+i%26))+string(rune(i)), now.Add(time.Second))
 	}
-	if th.wait("u:victim", now.Add(2*time.Second)) == 0 {
+	if th.attempt("u:victim", now.Add(2*time.Second)) == 0 {
 		t.Error("the flood evicted a locked key")
 	}
 	if len(th.entries) > 2*th.limit {
