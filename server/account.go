@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/authd/authd/server/mail"
-	"github.com/authd/authd/server/password"
-	"github.com/authd/authd/server/users"
+	"github.com/authd/authd/mail"
+	"github.com/authd/authd/password"
+	"github.com/authd/authd/users"
 	"github.com/authd/authd/storage"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authd/authd/server/config"
+	"github.com/authd/authd/config"
 	"github.com/authd/authd/storage"
 )
 

@@ -16,7 +16,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/authd/authd/server/config"
+	"github.com/authd/authd/config"
 )
 
 // Clients of the authorization code tests, added by withCodeClients.

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authd/authd/server/config"
+	"github.com/authd/authd/config"
 )
 
 // serve sends a form to the token endpoint through the whole handler stack

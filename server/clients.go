@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/authd/authd/server/config"
+	"github.com/authd/authd/config"
 )
 
 // client is an OAuth client as the server holds it: its secret only as a

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/authd/authd/keys"
-	"github.com/authd/authd/server/config"
-	"github.com/authd/authd/server/password"
+	"github.com/authd/authd/config"
+	"github.com/authd/authd/password"
 	"github.com/authd/authd/storage"
 	"github.com/authd/authd/storage/sqlite"
 )

@@ -16,11 +16,11 @@ import (
 
 	"github.com/authd/authd/keys"
 	"github.com/authd/authd/server"
-	"github.com/authd/authd/server/config"
-	"github.com/authd/authd/server/mail"
-	"github.com/authd/authd/server/mail/mailtest"
-	"github.com/authd/authd/server/password"
-	"github.com/authd/authd/server/users"
+	"github.com/authd/authd/config"
+	"github.com/authd/authd/mail"
+	"github.com/authd/authd/mail/mailtest"
+	"github.com/authd/authd/password"
+	"github.com/authd/authd/users"
 	"github.com/authd/authd/storage"
 	"github.com/authd/authd/storage/sqlite"
 )

@@ -26,7 +26,7 @@ import (
 	"time"
 
 	"github.com/authd/authd/keys"
-	"github.com/authd/authd/server/config"
+	"github.com/authd/authd/config"
 	"github.com/authd/authd/storage"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authd/authd/server/config"
+	"github.com/authd/authd/config"
 )
 
 // After a scripted sequence the counters hold exactly what happened.

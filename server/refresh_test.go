@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authd/authd/server/config"
+	"github.com/authd/authd/config"
 )
 
 func graceZero(c *config.Config) { c.Tokens.RefreshReuseGrace = 0 }

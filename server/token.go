@@ -11,7 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/authd/authd/server/password"
+	"github.com/authd/authd/password"
 	"github.com/authd/authd/storage"
 )
 

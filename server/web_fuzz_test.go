@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/authd/authd/server/config"
+	"github.com/authd/authd/config"
 )
 
 // FuzzSafeNext: whatever next a request carries, the sign-in pages only

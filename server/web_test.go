@@ -15,7 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/authd/authd/server"
-	"github.com/authd/authd/server/config"
+	"github.com/authd/authd/config"
 	"github.com/authd/authd/storage"
 )
 

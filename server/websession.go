@@ -2,7 +2,7 @@ package server
 
 import (
 	"errors"
-	"github.com/authd/authd/server/config"
+	"github.com/authd/authd/config"
 	"net/http"
 	"net/url"
 	"time"

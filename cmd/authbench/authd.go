@@ -23,7 +23,7 @@ import (
 
 	"golang.org/x/crypto/argon2"
 
-	"github.com/authd/authd/server/password"
+	"github.com/authd/authd/password"
 )
 
 // buildAuthd builds ./cmd/authd of the module in dir into out.

@@ -26,7 +26,7 @@ import (
 	_ "modernc.org/sqlite" // the driver authd uses, for the commit-rate bound
 
 	"github.com/authd/authd/keys"
-	"github.com/authd/authd/server/password"
+	"github.com/authd/authd/password"
 )
 
 // The bounds: what a scenario cannot beat on this machine, measured in the

@@ -45,7 +45,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/authd/authd/server/password"
+	"github.com/authd/authd/password"
 )
 
 func main() {

@@ -196,7 +196,7 @@ func TestUsersImportDjango(t *testing.T) {
 	}
 
 	s := startServe(t, env)
-	// The fixture's known passwords (server/users/testdata/README.md).
+	// The fixture's known passwords (users/testdata/README.md).
 	for _, c := range []struct {
 		user, pw string
 		want     int

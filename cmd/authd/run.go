@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/authd/authd/server/config"
+	"github.com/authd/authd/config"
 	"github.com/authd/authd/storage/sqlite"
 )
 

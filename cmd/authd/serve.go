@@ -16,9 +16,9 @@ import (
 
 	"github.com/authd/authd/keys"
 	"github.com/authd/authd/server"
-	"github.com/authd/authd/server/config"
-	"github.com/authd/authd/server/mail"
-	"github.com/authd/authd/server/password"
+	"github.com/authd/authd/config"
+	"github.com/authd/authd/mail"
+	"github.com/authd/authd/password"
 	"github.com/authd/authd/storage"
 )
 

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/authd/authd/server/users"
+	"github.com/authd/authd/users"
 	"github.com/authd/authd/storage"
 )
 

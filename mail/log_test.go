@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/authd/authd/server/mail"
+	"github.com/authd/authd/mail"
 )
 
 func TestLogSender(t *testing.T) {

@@ -73,7 +73,7 @@ func DefaultParams() Params {
 	return Params{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}
 }
 
-// Limits on configured parameters; they match server/config's validation.
+// Limits on configured parameters; they match config's validation.
 const (
 	maxConfigMemoryKiB  = 4 << 20 // 4 GiB
 	maxConfigIterations = 100

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authd/authd/server/password"
+	"github.com/authd/authd/password"
 )
 
 func readFixture(t *testing.T) []DjangoUser {
@@ -62,7 +62,7 @@ func TestParseDjangoFixture(t *testing.T) {
 }
 
 // TestDjangoHashesVerify: the imported hashes log in with their known
-// passwords (testdata/README.md) through server/password, and ask to be
+// passwords (testdata/README.md) through password, and ask to be
 // upgraded to argon2id.
 func TestDjangoHashesVerify(t *testing.T) {
 	users := readFixture(t)

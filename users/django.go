@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/authd/authd/server/password"
+	"github.com/authd/authd/password"
 )
 
 // MaxDumpSize is the largest Django dump ParseDjangoDump reads: 64 MiB, some

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authd/authd/server/mail"
-	"github.com/authd/authd/server/mail/mailtest"
+	"github.com/authd/authd/mail"
+	"github.com/authd/authd/mail/mailtest"
 )
 
 var fixedNow = time.Date(2025, 6, 7, 8, 9, 10, 0, time.UTC)

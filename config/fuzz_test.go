@@ -13,7 +13,7 @@ import (
 // FuzzLoad feeds Load an arbitrary YAML file and arbitrary AUTHD_*
 // variables (env holds KEY=VALUE lines). To fuzz it:
 //
-//	go test -run '^$' -fuzz '^FuzzLoad$' -fuzztime 5m -parallel 1 ./server/config
+//	go test -run '^$' -fuzz '^FuzzLoad$' -fuzztime 5m -parallel 1 ./config
 //
 // Properties: Load never panics; it either returns a config that Validate
 // finds nothing wrong with, or an *Error listing at least one problem, each

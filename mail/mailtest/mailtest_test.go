@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authd/authd/server/mail/mailtest"
+	"github.com/authd/authd/mail/mailtest"
 )
 
 func TestServerReceivesAndParses(t *testing.T) {

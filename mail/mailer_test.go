@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authd/authd/server/mail"
-	"github.com/authd/authd/server/mail/mailtest"
+	"github.com/authd/authd/mail"
+	"github.com/authd/authd/mail/mailtest"
 )
 
 // startMailer runs m until the test ends.
