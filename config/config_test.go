@@ -39,7 +39,7 @@ func TestDefaultsAreValid(t *testing.T) {
 // The example file must show every key with its default value (clients
 // aside, which are examples).
 func TestExampleMirrorsDefaults(t *testing.T) {
-	cfg, err := Load("../../config.example.yaml", env(nil))
+	cfg, err := Load("../config.example.yaml", env(nil))
 	if err != nil {
 		t.Fatalf("loading config.example.yaml: %v", err)
 	}
@@ -52,7 +52,7 @@ func TestExampleMirrorsDefaults(t *testing.T) {
 		t.Errorf("config.example.yaml differs from Default():\n got %+v\nwant %+v", cfg, want)
 	}
 
-	data, err := os.ReadFile("../../config.example.yaml")
+	data, err := os.ReadFile("../config.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

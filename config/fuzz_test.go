@@ -23,7 +23,7 @@ import (
 // (keys.encryption_key, mail.password, a client secret) given in the
 // environment.
 func FuzzLoad(f *testing.F) {
-	example, err := os.ReadFile("../../config.example.yaml")
+	example, err := os.ReadFile("../config.example.yaml")
 	if err != nil {
 		f.Fatal(err)
 	}
