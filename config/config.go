@@ -143,6 +143,9 @@ type Mail struct {
 type Client struct {
 	// ID is the client_id. Required, unique.
 	ID string `yaml:"id"`
+	// Name is shown to people on the sign-in pages instead of the id.
+	// Optional.
+	Name string `yaml:"name"`
 	// Secret of a confidential client. Required unless public.
 	Secret string `yaml:"secret"`
 	// Public clients have no secret (SPAs, mobile apps).

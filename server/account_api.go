@@ -1,25 +1,28 @@
 package server
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/authd/authd/account"
+	"github.com/authd/authd/errs"
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/token"
 )
 
 // accountRoutes registers the account API (/account/*).
 func (s *Server) accountRoutes(api echo.MiddlewareFunc) {
 	e := s.echo
-	auth := s.requireBearer("Bearer")
+	auth := s.requireBearer(func(ac token.Access) bool { return ac.HasScope(scopeAccount) })
 	route(e, "/account/register", s.handleRegister, post, api)
 	route(e, "/account/me", s.handleMe, []string{http.MethodGet, http.MethodPatch}, api, auth)
 	route(e, "/account/password", s.handlePasswordChange, post, api, auth)
 	route(e, "/account/password/reset", s.handleResetRequest, post, api)
 	route(e, "/account/password/reset/confirm", s.handleResetConfirm, post, api)
 	route(e, "/account/email/verify", s.handleVerifyEmail, post, api)
+	route(e, "/account/email/verify/resend", s.handleResendVerification, post, api, auth)
 	route(e, "/account/sessions", s.handleSessions, get, api, auth)
 	route(e, "/account/sessions/:id", s.handleEndSession, []string{http.MethodDelete}, api, auth)
 	route(e, "/account/logout", s.handleLogout, post, api, auth)
@@ -60,7 +63,7 @@ func (s *Server) handleRegister(c echo.Context) error {
 	if err := decodeJSON(c, &in, true); err != nil {
 		return err
 	}
-	u, err := s.register(c.Request().Context(), registration(in), c.RealIP())
+	u, err := s.accounts.Register(c.Request().Context(), account.Registration{Username: in.Username, Password: in.Password, Email: in.Email, FirstName: in.FirstName, LastName: in.LastName}, c.RealIP())
 	if err != nil {
 		return err
 	}
@@ -69,7 +72,7 @@ func (s *Server) handleRegister(c echo.Context) error {
 
 func (s *Server) handleMe(c echo.Context) error {
 	ctx := c.Request().Context()
-	u, err := s.currentUser(ctx, claimsOf(c))
+	u, err := s.accounts.CurrentUser(ctx, claimsOf(c))
 	if err != nil {
 		return err
 	}
@@ -88,10 +91,9 @@ func (s *Server) handleMe(c echo.Context) error {
 	if err := decodeJSON(c, &in, true); err != nil {
 		return err
 	}
-	u, err = s.updateProfile(ctx, u.ID, profilePatch{Email: in.Email, FirstName: in.FirstName, LastName: in.LastName, CurrentPassword: in.Password})
-	var ae *AccountError
-	if errors.As(err, &ae) && ae.Fields["current_password"] != "" {
-		ae.Fields = map[string]string{"password": ae.Fields["current_password"]} // this API's name for it
+	u, err = s.accounts.UpdateProfile(ctx, u.ID, account.ProfilePatch{Email: in.Email, FirstName: in.FirstName, LastName: in.LastName, CurrentPassword: in.Password})
+	if e, ok := errs.As(err); ok && e.Fields["current_password"] != "" {
+		e.Fields = map[string]string{"password": e.Fields["current_password"]} // this API's name for it
 	}
 	if err != nil {
 		return err
@@ -109,11 +111,11 @@ func (s *Server) handlePasswordChange(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	ac := claimsOf(c)
-	u, err := s.currentUser(ctx, ac)
+	u, err := s.accounts.CurrentUser(ctx, ac)
 	if err != nil {
 		return err
 	}
-	if err := s.changePassword(ctx, u, ac.SessionID, in.OldPassword, in.NewPassword); err != nil {
+	if err := s.accounts.ChangePassword(ctx, u, ac.SessionID, in.OldPassword, in.NewPassword); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -130,7 +132,7 @@ func (s *Server) handleResetRequest(c echo.Context) error {
 	if err := decodeJSON(c, &in, true); err != nil {
 		return err
 	}
-	if err := s.requestPasswordReset(c.Request().Context(), in.Email, c.RealIP()); err != nil {
+	if err := s.accounts.RequestReset(c.Request().Context(), in.Email, c.RealIP()); err != nil {
 		return err
 	}
 	return noStoreJSON(c, http.StatusAccepted, statusJSON{"if the address belongs to an account, a reset link is on its way"})
@@ -144,7 +146,7 @@ func (s *Server) handleResetConfirm(c echo.Context) error {
 	if err := decodeJSON(c, &in, true); err != nil {
 		return err
 	}
-	if err := s.confirmPasswordReset(c.Request().Context(), in.Token, in.NewPassword); err != nil {
+	if err := s.accounts.ConfirmReset(c.Request().Context(), in.Token, in.NewPassword, c.RealIP()); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -157,7 +159,7 @@ func (s *Server) handleVerifyEmail(c echo.Context) error {
 	if err := decodeJSON(c, &in, true); err != nil {
 		return err
 	}
-	if err := s.verifyEmail(c.Request().Context(), in.Token); err != nil {
+	if err := s.accounts.VerifyEmail(c.Request().Context(), in.Token); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -178,11 +180,11 @@ type sessionJSON struct {
 
 func (s *Server) handleSessions(c echo.Context) error {
 	ac := claimsOf(c)
-	u, err := s.currentUser(c.Request().Context(), ac)
+	u, err := s.accounts.CurrentUser(c.Request().Context(), ac)
 	if err != nil {
 		return err
 	}
-	list, err := s.listSessions(c.Request().Context(), u.ID)
+	list, err := s.accounts.ListSessions(c.Request().Context(), u.ID)
 	if err != nil {
 		return err
 	}
@@ -199,11 +201,11 @@ func (s *Server) handleSessions(c echo.Context) error {
 
 func (s *Server) handleEndSession(c echo.Context) error {
 	ac := claimsOf(c)
-	u, err := s.currentUser(c.Request().Context(), ac)
+	u, err := s.accounts.CurrentUser(c.Request().Context(), ac)
 	if err != nil {
 		return err
 	}
-	if err := s.endOwnSession(c.Request().Context(), u.ID, c.Param("id")); err != nil {
+	if err := s.accounts.EndSession(c.Request().Context(), u.ID, c.Param("id"), "signed_out"); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -211,12 +213,26 @@ func (s *Server) handleEndSession(c echo.Context) error {
 
 func (s *Server) handleLogout(c echo.Context) error {
 	ac := claimsOf(c)
-	u, err := s.currentUser(c.Request().Context(), ac)
+	u, err := s.accounts.CurrentUser(c.Request().Context(), ac)
 	if err != nil {
 		return err
 	}
-	if err := s.endSession(c.Request().Context(), ac.SessionID, u.ID, ac.ClientID, "logout"); err != nil {
-		return errStore(err)
+	if err := s.accounts.Logout(c.Request().Context(), u.ID, ac.SessionID, ac.ClientID); err != nil {
+		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// handleResendVerification mails a new verification link for the user's
+// current, unverified email.
+func (s *Server) handleResendVerification(c echo.Context) error {
+	ctx := c.Request().Context()
+	u, err := s.accounts.CurrentUser(ctx, claimsOf(c))
+	if err != nil {
+		return err
+	}
+	if err := s.accounts.ResendVerification(ctx, u); err != nil {
+		return err
+	}
+	return noStoreJSON(c, http.StatusAccepted, statusJSON{"if the address is not verified yet, a new link is on its way"})
 }

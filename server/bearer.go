@@ -1,25 +1,14 @@
 package server
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/authd/authd/keys"
+	"github.com/authd/authd/errs"
+	"github.com/authd/authd/token"
 )
-
-// splitComma splits a comma-separated header value, trimming spaces.
-func splitComma(s string) []string {
-	var out []string
-	for p := range strings.SplitSeq(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
 
 // bearerToken extracts the access token of a request (RFC 6750 §2.1, and
 // §2.2 for a form body on POST). schemes are the accepted authorization
@@ -46,50 +35,13 @@ func bearerToken(r *http.Request, form func(string) string, schemes ...string) (
 	return "", false
 }
 
-// invalidToken is the RFC 6750 §3.1 answer to a missing, malformed,
-// expired or revoked access token.
-func invalidToken(desc string) *OAuthError {
-	return &OAuthError{
-		Status:      http.StatusUnauthorized,
-		Code:        "invalid_token",
-		Description: desc,
-		Challenge:   `Bearer realm="authd", error="invalid_token", error_description="` + desc + `"`,
-	}
-}
+// errNoToken is the RFC 6750 §3.1 answer to a request with no token at
+// all: a bare challenge without an error code.
+var errNoToken = errs.InvalidToken(errs.ReasonTokenMissing, "an access token is required")
 
-// noToken is the RFC 6750 §3.1 answer to a request with no token at all:
-// a bare challenge without an error code.
-func noToken() *OAuthError {
-	return &OAuthError{
-		Status:      http.StatusUnauthorized,
-		Code:        "invalid_token",
-		Description: "an access token is required",
-		Challenge:   `Bearer realm="authd"`,
-	}
-}
-
-// verifyAccess checks an access token as a resource server of authd's own
-// would: signature with a published key, typ at+jwt, iss, exp; then that
-// its session has not ended and its jti is not revoked (from the in-memory
-// view, not the database).
-func (s *Server) verifyAccess(tok string) (accessClaims, error) {
-	var ac accessClaims
-	err := s.keys.Verify(tok, keys.Expected{Type: typAccess, Issuer: s.cfg.Issuer, Now: s.now()}, &ac)
-	if err != nil {
-		if errors.Is(err, keys.ErrExpired) {
-			return ac, invalidToken("the access token expired")
-		}
-		return ac, invalidToken("the access token is invalid")
-	}
-	if s.revoked.dead(ac.SessionID, ac.ID) {
-		return ac, invalidToken("the access token was revoked")
-	}
-	return ac, nil
-}
-
-// requireBearer verifies the request's bearer token; handlers behind it
-// read the claims with claimsOf.
-func (s *Server) requireBearer(schemes ...string) echo.MiddlewareFunc {
+// requireBearer verifies the request's bearer token and that allowed
+// accepts it; handlers behind it read the claims with claimsOf.
+func (s *Server) requireBearer(allowed func(token.Access) bool, schemes ...string) echo.MiddlewareFunc {
 	if len(schemes) == 0 {
 		schemes = []string{"Bearer"}
 	}
@@ -97,11 +49,14 @@ func (s *Server) requireBearer(schemes ...string) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			tok, ok := bearerToken(c.Request(), nil, schemes...)
 			if !ok {
-				return noToken()
+				return errNoToken
 			}
-			ac, err := s.verifyAccess(tok)
+			ac, err := s.tokens.VerifyAccess(tok)
 			if err != nil {
 				return err
+			}
+			if allowed != nil && !allowed(ac) {
+				return errs.InsufficientScope(scopeAccount, "this endpoint needs an access token with the account scope")
 			}
 			c.Set(claimsKey, ac)
 			return next(c)
@@ -109,9 +64,14 @@ func (s *Server) requireBearer(schemes ...string) echo.MiddlewareFunc {
 	}
 }
 
+// scopeAccount is the scope the account API requires: a token issued to a
+// client for other purposes (say, openid alone) cannot read or change the
+// account.
+const scopeAccount = "account"
+
 const claimsKey = "authd.access_claims"
 
-func claimsOf(c echo.Context) accessClaims {
-	ac, _ := c.Get(claimsKey).(accessClaims)
+func claimsOf(c echo.Context) token.Access {
+	ac, _ := c.Get(claimsKey).(token.Access)
 	return ac
 }

@@ -1,41 +1,27 @@
 package server
 
 import (
-	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/authd/authd/keys"
+	"github.com/authd/authd/account"
+	"github.com/authd/authd/errs"
+	"github.com/authd/authd/oauth"
 	"github.com/authd/authd/storage"
 )
 
 // The Django-era paths: django-rest-auth with djangorestframework-jwt and
 // REST_USE_JWT = True, same payloads and response shapes, so a front end
 // written for that setup switches to authd by changing its base URL. Each
-// handler is a thin adapter over the account service and the token logic;
-// no rule lives here.
+// handler is a thin adapter over the account and oauth services; drf
+// renders their errors in Django REST Framework's shapes. No rule lives here.
 
-func (s *Server) compatRoutes(api echo.MiddlewareFunc) {
-	e := s.echo
-	auth := s.requireJWT
-	route(e, "/rest-auth/registration/", s.handleCompatRegister, post, api)
-	route(e, "/rest-auth/login/", s.handleCompatLogin, post, api)
-	route(e, "/rest-auth/logout/", s.handleCompatLogout, post, api)
-	route(e, "/rest-auth/user/", s.handleCompatUser, []string{http.MethodGet, http.MethodPut, http.MethodPatch}, api, auth)
-	route(e, "/rest-auth/password/change/", s.handleCompatPasswordChange, post, api, auth)
-	route(e, "/rest-auth/password/reset/", s.handleCompatResetRequest, post, api)
-	route(e, "/rest-auth/password/reset/confirm/", s.handleCompatResetConfirm, post, api)
-	route(e, "/refresh-token/", s.handleCompatRefresh, post, api)
-	route(e, "/verify-token/", s.handleCompatVerify, post, api)
-}
-
-// drfError is an error in Django REST Framework's shapes:
-// {"field": ["message"]}, {"non_field_errors": [...]} or {"detail": "..."}.
+// drfError is an error already in DRF's shape: {"field": ["message"]},
+// {"non_field_errors": [...]} or {"detail": "..."}.
 type drfError struct {
 	Status     int
 	Body       any
@@ -68,59 +54,93 @@ const (
 	msgNoCreds    = "Authentication credentials were not provided."
 	msgExpired    = "Signature has expired."
 	msgBadToken   = "Error decoding signature."
+	msgRevoked    = "Token has been revoked (logged out or the password changed)."
 	msgRefreshEnd = "Refresh has expired."
 	jwtChallenge  = `JWT realm="api"`
 )
 
-// toDRF translates the account service's errors into DRF shapes; rename
-// maps authd's field names to the Django-era ones (password → password1).
-func toDRF(err error, rename map[string]string) error {
-	var ae *AccountError
-	var oe *OAuthError
-	switch {
-	case errors.As(err, &ae):
-		if ae.Status == http.StatusTooManyRequests {
-			return &drfError{Status: 429, RetryAfter: ae.RetryAfter, Body: map[string]string{"detail": fmt.Sprintf("Request was throttled. Expected available in %d seconds.", ae.RetryAfter)}}
+// drf adapts a handler of the Django-era paths: the *errs.Error it returns
+// is answered in DRF's shapes, with renames mapping authd's field names to
+// the path's own (password → password1).
+func (s *Server) drf(h echo.HandlerFunc, renames map[string]string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := h(c)
+		if err == nil || c.Response().Committed {
+			return err
 		}
-		if len(ae.Fields) > 0 && (ae.Status == http.StatusBadRequest || ae.Status == http.StatusConflict) {
-			fields := map[string]string{}
-			for k, v := range ae.Fields {
-				if n, ok := rename[k]; ok {
-					k = n
-				}
-				fields[k] = drfMessage(k, v, ae.Status)
+		de, ok := err.(*drfError)
+		if !ok {
+			e, isErr := errs.As(err)
+			if !isErr {
+				return err // unexpected: the generic 500
 			}
-			return drfFields(fields)
+			if e.Cause != nil {
+				s.reqLog(c).Warn("request failed", "error_code", e.Code, "cause", e.Cause)
+			}
+			de = toDRF(e, renames)
 		}
-		if ae.Status == http.StatusBadRequest {
-			return drfNonField(ae.Description)
+		h := c.Response().Header()
+		h.Set("Cache-Control", "no-store")
+		if de.RetryAfter > 0 {
+			h.Set("Retry-After", fmt.Sprint(de.RetryAfter))
 		}
-		return drfDetail(ae.Status, ae.Description)
-	case errors.As(err, &oe):
-		switch {
-		case oe.Status == http.StatusTooManyRequests:
-			return &drfError{Status: 429, RetryAfter: oe.RetryAfter, Body: map[string]string{"detail": fmt.Sprintf("Request was throttled. Expected available in %d seconds.", oe.RetryAfter)}}
-		case oe.Code == "invalid_grant":
-			return drfNonField(msgBadLogin)
-		case oe.Status == http.StatusUnauthorized:
-			e := drfDetail(http.StatusUnauthorized, msgBadToken)
-			e.Challenge = jwtChallenge
-			return e
-		default:
-			e := drfDetail(oe.Status, oe.Description)
-			e.RetryAfter = oe.RetryAfter
-			return e
+		if de.Challenge != "" {
+			h.Set("WWW-Authenticate", de.Challenge)
 		}
+		return c.JSON(de.Status, de.Body)
 	}
-	return err
+}
+
+// toDRF words a domain error as DRF and Django would.
+func toDRF(e *errs.Error, renames map[string]string) *drfError {
+	switch {
+	case e.Kind == errs.TooMany:
+		return &drfError{Status: http.StatusTooManyRequests, RetryAfter: e.RetrySeconds(),
+			Body: map[string]string{"detail": fmt.Sprintf("Request was throttled. Expected available in %d seconds.", e.RetrySeconds())}}
+	case e.Reason == errs.ReasonBadCredentials:
+		return drfNonField(msgBadLogin)
+	case e.Kind == errs.Unauthenticated || e.Kind == errs.Forbidden:
+		d := drfDetail(http.StatusUnauthorized, tokenMessage(e.Reason))
+		d.Challenge = jwtChallenge
+		return d
+	case len(e.Fields) > 0 && (e.Kind == errs.Invalid || e.Kind == errs.Conflict):
+		fields := map[string]string{}
+		for k, v := range e.Fields {
+			if n, ok := renames[k]; ok {
+				k = n
+			}
+			fields[k] = drfMessage(k, v, e.Kind)
+		}
+		return drfFields(fields)
+	case e.Kind == errs.Invalid:
+		return drfNonField(e.Description)
+	}
+	d := drfDetail(statusOf(e.Kind), e.Description)
+	d.RetryAfter = e.RetrySeconds()
+	return d
+}
+
+// tokenMessage is djangorestframework-jwt's wording for a refused token,
+// except that a token ended by logout says so instead of blaming the
+// signature.
+func tokenMessage(r errs.Reason) string {
+	switch r {
+	case errs.ReasonTokenExpired:
+		return msgExpired
+	case errs.ReasonTokenRevoked:
+		return msgRevoked
+	case errs.ReasonTokenMissing:
+		return msgNoCreds
+	}
+	return msgBadToken
 }
 
 // drfMessage words a field problem as Django would.
-func drfMessage(field, msg string, status int) string {
-	if status == http.StatusConflict && field == "username" {
+func drfMessage(field, msg string, kind errs.Kind) string {
+	if kind == errs.Conflict && field == "username" {
 		return "A user with that username already exists."
 	}
-	if status == http.StatusConflict && field == "email" {
+	if kind == errs.Conflict && field == "email" {
 		return "A user is already registered with this e-mail address."
 	}
 	subject := "This field"
@@ -148,33 +168,17 @@ type compatToken struct {
 	User  compatUser `json:"user"`
 }
 
-// compatSession signs a user in at the Django-era paths: a session of the
-// compat client, and its access token as "token".
-func (s *Server) compatSession(c echo.Context, u storage.User) (string, error) {
-	resp, err := s.startSession(c.Request().Context(), "rest_auth_login", s.compat, u, []string{"profile", "email"}, "", c.Request().UserAgent(), c.RealIP())
-	if err != nil {
-		return "", err
-	}
-	return resp.AccessToken, nil
-}
-
 // decodeCompat decodes a DRF request body: unknown fields ignored, as DRF
 // does.
 func decodeCompat(c echo.Context, dst any) error {
-	if err := decodeJSON(c, dst, false); err != nil {
-		var ae *AccountError
-		if errors.As(err, &ae) && len(ae.Fields) > 0 {
-			return toDRF(err, nil)
+	err := decodeJSON(c, dst, false)
+	if e, ok := errs.As(err); ok && len(e.Fields) == 0 {
+		if e.Kind == errs.Invalid {
+			return drfDetail(http.StatusBadRequest, "JSON parse error - "+e.Description)
 		}
-		if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
-			return drfDetail(http.StatusBadRequest, "JSON parse error - "+ae.Description)
-		}
-		if errors.As(err, &ae) {
-			return drfDetail(ae.Status, ae.Description)
-		}
-		return err
+		return drfDetail(statusOf(e.Kind), e.Description)
 	}
-	return nil
+	return err
 }
 
 // required reports the missing fields in DRF's shape.
@@ -188,11 +192,7 @@ func required(fields map[string]string) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	body := make(map[string][]string, len(missing))
-	for k, v := range missing {
-		body[k] = []string{v}
-	}
-	return &drfError{Status: http.StatusBadRequest, Body: body}
+	return drfFields(missing)
 }
 
 func (s *Server) handleCompatRegister(c echo.Context) error {
@@ -211,13 +211,14 @@ func (s *Server) handleCompatRegister(c echo.Context) error {
 	if in.Password1 != in.Password2 {
 		return drfNonField(msgMismatch)
 	}
-	u, err := s.register(c.Request().Context(), registration{Username: in.Username, Email: in.Email, Password: in.Password1}, c.RealIP())
+	ctx := c.Request().Context()
+	u, err := s.accounts.Register(ctx, account.Registration{Username: in.Username, Email: in.Email, Password: in.Password1}, c.RealIP())
 	if err != nil {
-		return toDRF(err, map[string]string{"password": "password1"})
+		return err
 	}
-	tok, err := s.compatSession(c, u)
+	tok, err := s.oauth.LegacyLogin(ctx, u, c.Request().UserAgent(), c.RealIP())
 	if err != nil {
-		return toDRF(err, nil)
+		return err
 	}
 	return noStoreJSON(c, http.StatusCreated, compatToken{Token: tok, User: toCompatUser(u)})
 }
@@ -234,10 +235,11 @@ func (s *Server) handleCompatLogin(c echo.Context) error {
 	if in.Password == "" {
 		return required(map[string]string{"password": ""})
 	}
+	ctx := c.Request().Context()
 	username := in.Username
 	if username == "" && in.Email != "" {
 		// django-rest-auth logs in by email too.
-		if u, err := s.store.GetUserByEmail(c.Request().Context(), in.Email); err == nil {
+		if u, err := s.store.GetUserByEmail(ctx, in.Email); err == nil {
 			username = u.Username
 		} else {
 			username = "\x00email:" + in.Email // fails like an unknown user
@@ -246,13 +248,13 @@ func (s *Server) handleCompatLogin(c echo.Context) error {
 	if username == "" {
 		return drfNonField(`Must include "username" and "password".`)
 	}
-	u, err := s.authenticateUser(c.Request().Context(), username, in.Password, c.RealIP())
+	u, err := s.accounts.Authenticate(ctx, username, in.Password, c.RealIP())
 	if err != nil {
-		return toDRF(err, nil)
+		return err
 	}
-	tok, err := s.compatSession(c, u)
+	tok, err := s.oauth.LegacyLogin(ctx, u, c.Request().UserAgent(), c.RealIP())
 	if err != nil {
-		return toDRF(err, nil)
+		return err
 	}
 	return noStoreJSON(c, http.StatusOK, compatToken{Token: tok, User: toCompatUser(u)})
 }
@@ -262,39 +264,34 @@ func (s *Server) handleCompatLogin(c echo.Context) error {
 // cannot be refreshed or used again afterwards.
 func (s *Server) handleCompatLogout(c echo.Context) error {
 	if tok, ok := bearerToken(c.Request(), nil, "JWT", "Bearer"); ok {
-		if ac, err := s.verifyAccess(tok); err == nil && ac.SessionID != "" {
-			if err := s.endSession(c.Request().Context(), ac.SessionID, ac.Subject, ac.ClientID, "logout"); err != nil {
-				return toDRF(errStore(err), nil)
+		if ac, err := s.tokens.VerifyAccess(tok); err == nil && ac.ForUser() {
+			if err := s.accounts.Logout(c.Request().Context(), ac.Subject, ac.SessionID, ac.ClientID); err != nil {
+				return err
 			}
 		}
 	}
 	return noStoreJSON(c, http.StatusOK, map[string]string{"detail": "Successfully logged out."})
 }
 
-// requireJWT is requireBearer in DRF's words: "Authorization: JWT <token>"
-// (djangorestframework-jwt's prefix) or "Bearer <token>".
+// requireJWT checks the token of the Django-era paths that need one:
+// "Authorization: JWT <token>" (djangorestframework-jwt's prefix) or
+// "Bearer <token>", issued at these paths or carrying the account scope.
 func (s *Server) requireJWT(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		tok, ok := bearerToken(c.Request(), nil, "JWT", "Bearer")
 		if !ok {
-			e := drfDetail(http.StatusUnauthorized, msgNoCreds)
-			e.Challenge = jwtChallenge
-			return e
+			return errs.InvalidToken(errs.ReasonTokenMissing, "an access token is required")
 		}
-		ac, err := s.verifyAccess(tok)
+		ac, err := s.tokens.VerifyAccess(tok)
 		if err != nil {
-			msg := msgBadToken
-			var oe *OAuthError
-			if errors.As(err, &oe) && strings.Contains(oe.Description, "expired") {
-				msg = msgExpired
-			}
-			e := drfDetail(http.StatusUnauthorized, msg)
-			e.Challenge = jwtChallenge
-			return e
+			return err
 		}
-		u, err := s.currentUser(c.Request().Context(), ac)
+		if ac.ClientID != s.oauth.LegacyClientID() && !ac.HasScope(scopeAccount) {
+			return errs.InvalidToken(errs.ReasonTokenNotAllowed, "the token was not issued for these paths")
+		}
+		u, err := s.accounts.CurrentUser(c.Request().Context(), ac)
 		if err != nil {
-			return toDRF(err, nil)
+			return err
 		}
 		c.Set(claimsKey, ac)
 		c.Set(userKey, u)
@@ -310,11 +307,13 @@ func (s *Server) handleCompatUser(c echo.Context) error {
 		return noStoreJSON(c, http.StatusOK, toCompatUser(u))
 	}
 	// UserDetailsSerializer: username, first_name, last_name are writable;
-	// pk and email are read-only (ignored when sent).
+	// pk and email are read-only (ignored when sent). A username change
+	// needs the current password, sent as "password".
 	var in struct {
 		Username  *string `json:"username"`
 		FirstName *string `json:"first_name"`
 		LastName  *string `json:"last_name"`
+		Password  string  `json:"password"`
 	}
 	if err := decodeCompat(c, &in); err != nil {
 		return err
@@ -322,9 +321,9 @@ func (s *Server) handleCompatUser(c echo.Context) error {
 	if c.Request().Method == http.MethodPut && in.Username == nil {
 		return required(map[string]string{"username": ""})
 	}
-	u, err := s.updateProfile(c.Request().Context(), u.ID, profilePatch{Username: in.Username, FirstName: in.FirstName, LastName: in.LastName})
+	u, err := s.accounts.UpdateProfile(c.Request().Context(), u.ID, account.ProfilePatch{Username: in.Username, FirstName: in.FirstName, LastName: in.LastName, CurrentPassword: in.Password})
 	if err != nil {
-		return toDRF(err, nil)
+		return err
 	}
 	return noStoreJSON(c, http.StatusOK, toCompatUser(u))
 }
@@ -345,9 +344,8 @@ func (s *Server) handleCompatPasswordChange(c echo.Context) error {
 		return drfFields(map[string]string{"new_password2": msgMismatch})
 	}
 	u, _ := c.Get(userKey).(storage.User)
-	err := s.changePassword(c.Request().Context(), u, claimsOf(c).SessionID, in.OldPassword, in.NewPassword1)
-	if err != nil {
-		return toDRF(err, map[string]string{"new_password": "new_password2"})
+	if err := s.accounts.ChangePassword(c.Request().Context(), u, claimsOf(c).SessionID, in.OldPassword, in.NewPassword1); err != nil {
+		return err
 	}
 	return noStoreJSON(c, http.StatusOK, map[string]string{"detail": "New password has been saved."})
 }
@@ -362,8 +360,8 @@ func (s *Server) handleCompatResetRequest(c echo.Context) error {
 	if err := required(map[string]string{"email": in.Email}); err != nil {
 		return err
 	}
-	if err := s.requestPasswordReset(c.Request().Context(), in.Email, c.RealIP()); err != nil {
-		return toDRF(err, nil)
+	if err := s.accounts.RequestReset(c.Request().Context(), in.Email, c.RealIP()); err != nil {
+		return err
 	}
 	return noStoreJSON(c, http.StatusOK, map[string]string{"detail": "Password reset e-mail has been sent."})
 }
@@ -389,45 +387,27 @@ func (s *Server) handleCompatResetConfirm(c echo.Context) error {
 	if in.NewPassword1 != in.NewPassword2 {
 		return drfFields(map[string]string{"new_password2": msgMismatch})
 	}
-	err := s.confirmPasswordReset(c.Request().Context(), in.Token, in.NewPassword1)
-	if errors.Is(err, errBadResetToken) {
+	err := s.accounts.ConfirmReset(c.Request().Context(), in.Token, in.NewPassword1, c.RealIP())
+	if errs.ReasonOf(err) == errs.ReasonBadLink {
 		return drfFields(map[string]string{"token": "Invalid value"})
 	}
 	if err != nil {
-		return toDRF(err, map[string]string{"new_password": "new_password2"})
+		return err
 	}
 	return noStoreJSON(c, http.StatusOK, map[string]string{"detail": "Password has been reset with the new password."})
 }
 
-// compatCheck verifies a token of the Django-era paths for /refresh-token/
-// and /verify-token/: signed by us, unexpired, issued at these paths, its
-// session alive and its user enabled.
-func (s *Server) compatCheck(ctx context.Context, tok string) (accessClaims, storage.Session, storage.User, error) {
-	var ac accessClaims
-	err := s.keys.Verify(tok, keys.Expected{Type: typAccess, Issuer: s.cfg.Issuer, Now: s.now()}, &ac)
-	switch {
-	case errors.Is(err, keys.ErrExpired):
-		return ac, storage.Session{}, storage.User{}, drfNonField(msgExpired)
-	case err != nil || ac.ClientID != s.compat.id || ac.SessionID == "" || s.revoked.dead(ac.SessionID, ac.ID):
-		return ac, storage.Session{}, storage.User{}, drfNonField(msgBadToken)
+// legacyTokenError words a refused token at /refresh-token/ and
+// /verify-token/, which answer 400 with non_field_errors.
+func legacyTokenError(err error) error {
+	e, ok := errs.As(err)
+	if !ok || e.Kind == errs.Unavailable {
+		return err
 	}
-	sess, err := s.store.GetSession(ctx, ac.SessionID)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && !sess.EndedAt.IsZero()) {
-		return ac, storage.Session{}, storage.User{}, drfNonField(msgBadToken)
-	}
-	if err != nil {
-		return ac, storage.Session{}, storage.User{}, toDRF(errStore(err), nil)
-	}
-	u, err := s.currentUser(ctx, ac)
-	if err != nil {
-		return ac, storage.Session{}, storage.User{}, drfNonField(msgBadToken)
-	}
-	return ac, sess, u, nil
+	return drfNonField(tokenMessage(e.Reason))
 }
 
-// handleCompatRefresh is djangorestframework-jwt's refresh_jwt_token: an
-// unexpired token in, a new one out, while the session lives and until
-// compat.refresh_expiration after the original login.
+// handleCompatRefresh is djangorestframework-jwt's refresh_jwt_token.
 func (s *Server) handleCompatRefresh(c echo.Context) error {
 	var in struct {
 		Token string `json:"token"`
@@ -438,20 +418,14 @@ func (s *Server) handleCompatRefresh(c echo.Context) error {
 	if err := required(map[string]string{"token": in.Token}); err != nil {
 		return err
 	}
-	ac, sess, u, err := s.compatCheck(c.Request().Context(), in.Token)
-	if err != nil {
-		return err
-	}
-	now := s.now()
-	end := minTime(sess.AuthTime.Add(s.cfg.Compat.RefreshExpiration), sess.ExpiresAt)
-	if !now.Before(end) {
+	tok, err := s.oauth.LegacyRefresh(c.Request().Context(), in.Token)
+	if err == oauth.ErrLegacyRefreshExpired {
 		return drfNonField(msgRefreshEnd)
 	}
-	resp, err := s.issueTokens(tokenRequest{grant: "rest_auth_refresh", client: s.compat, user: &u, session: &sess, scope: scopeList(ac.Scope), now: now, notAfter: end})
 	if err != nil {
-		return err
+		return legacyTokenError(err)
 	}
-	return noStoreJSON(c, http.StatusOK, map[string]string{"token": resp.AccessToken})
+	return noStoreJSON(c, http.StatusOK, map[string]string{"token": tok})
 }
 
 // handleCompatVerify is verify_jwt_token: the token back if it is valid.
@@ -465,8 +439,8 @@ func (s *Server) handleCompatVerify(c echo.Context) error {
 	if err := required(map[string]string{"token": in.Token}); err != nil {
 		return err
 	}
-	if _, _, _, err := s.compatCheck(c.Request().Context(), in.Token); err != nil {
-		return err
+	if _, _, _, err := s.oauth.LegacyCheck(c.Request().Context(), in.Token); err != nil {
+		return legacyTokenError(err)
 	}
 	return noStoreJSON(c, http.StatusOK, map[string]string{"token": in.Token})
 }

@@ -6,6 +6,8 @@ import (
 	"net/url"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/authd/authd/token"
 )
 
 // CSRF protection of the forms: the double-submit pattern. A random token
@@ -38,7 +40,7 @@ func (s *Server) csrfToken(c echo.Context) string {
 	if tok, ok := c.Get(csrfContextKey).(string); ok {
 		return tok
 	}
-	if ck, err := c.Cookie(s.csrfCookieName()); err == nil && wellFormedSecret(ck.Value) {
+	if ck, err := c.Cookie(s.csrfCookieName()); err == nil && token.WellFormedSecret(ck.Value) {
 		c.Set(csrfContextKey, ck.Value)
 		return ck.Value
 	}
@@ -47,7 +49,7 @@ func (s *Server) csrfToken(c echo.Context) string {
 
 // renewCSRF sets a new CSRF token.
 func (s *Server) renewCSRF(c echo.Context) string {
-	tok := randomToken(32)
+	tok := token.Random(32)
 	c.SetCookie(s.cookie(s.csrfCookieName(), tok))
 	c.Set(csrfContextKey, tok)
 	return tok
@@ -69,7 +71,7 @@ func (s *Server) checkCSRF(c echo.Context, form url.Values) error {
 		return forbidden
 	}
 	ck, err := c.Cookie(s.csrfCookieName())
-	if err != nil || !wellFormedSecret(ck.Value) {
+	if err != nil || !token.WellFormedSecret(ck.Value) {
 		return forbidden
 	}
 	sent := form.Get(csrfField)
@@ -92,19 +94,4 @@ func (s *Server) cookie(name, value string) *http.Cookie {
 		Secure:   s.web.https,
 		SameSite: http.SameSiteLaxMode,
 	}
-}
-
-// wellFormedSecret reports whether v looks like randomToken(32): 43
-// base64url characters. Anything else is not looked up.
-func wellFormedSecret(v string) bool {
-	if len(v) != 43 {
-		return false
-	}
-	for i := 0; i < len(v); i++ {
-		b := v[i]
-		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_') {
-			return false
-		}
-	}
-	return true
 }

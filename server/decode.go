@@ -11,29 +11,31 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/authd/authd/errs"
 )
 
 // decodeJSON reads a JSON request body into dst. strict refuses fields dst
 // does not have (the account API: a client must learn that "disabled" is
 // not a field it can set); the Django-era paths ignore them, as Django REST
-// Framework does. Every failure is an *AccountError: 415 for another
+// Framework does. Every failure is an *errs.Error: 415 for another
 // content type, 413 for a body over the limit, 400 naming the field for
 // a value of the wrong type, 400 for malformed JSON or trailing data.
 func decodeJSON(c echo.Context, dst any, strict bool) error {
 	r := c.Request()
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
-		return accountErr(http.StatusUnsupportedMediaType, "unsupported_media_type", "the body must be application/json")
+		return errs.New(errs.UnsupportedMedia, "unsupported_media_type", "the body must be application/json")
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			return accountErr(http.StatusRequestEntityTooLarge, "request_too_large", "the request body is too large")
+			return errs.New(errs.TooLarge, "request_too_large", "the request body is too large")
 		}
-		return accountErr(http.StatusBadRequest, "invalid_request", "could not read the request body")
+		return errs.New(errs.Invalid, "invalid_request", "could not read the request body")
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		return accountErr(http.StatusBadRequest, "invalid_json", "the body is empty; send a JSON object")
+		return errs.New(errs.Invalid, "invalid_json", "the body is empty; send a JSON object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if strict {
@@ -43,7 +45,7 @@ func decodeJSON(c echo.Context, dst any, strict bool) error {
 		return jsonError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return accountErr(http.StatusBadRequest, "invalid_json", "unexpected data after the JSON object")
+		return errs.New(errs.Invalid, "invalid_json", "unexpected data after the JSON object")
 	}
 	return nil
 }
@@ -55,12 +57,12 @@ func jsonError(err error) error {
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
-		return accountErr(http.StatusBadRequest, "invalid_json", "malformed JSON")
+		return errs.New(errs.Invalid, "invalid_json", "malformed JSON")
 	case errors.As(err, &te):
 		if te.Field == "" {
-			return accountErr(http.StatusBadRequest, "invalid_json", "the body must be a JSON object")
+			return errs.New(errs.Invalid, "invalid_json", "the body must be a JSON object")
 		}
-		return invalidFields(map[string]string{te.Field: "must be a " + jsonKind(te.Type.Kind().String())})
+		return errs.Field(te.Field, "must be a "+jsonKind(te.Type.Kind().String()))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		// encoding/json quotes the key with %q: unquote it, so that the
 		// problem names the key as the client sent it (a key holding a tab
@@ -70,11 +72,11 @@ func jsonError(err error) error {
 		if uerr != nil {
 			name = strings.Trim(quoted, `"`)
 		}
-		return invalidFields(map[string]string{name: "is not a field of this request"})
+		return errs.Field(name, "is not a field of this request")
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return accountErr(http.StatusBadRequest, "invalid_json", "malformed JSON: the body ends early")
+		return errs.New(errs.Invalid, "invalid_json", "malformed JSON: the body ends early")
 	default:
-		return accountErr(http.StatusBadRequest, "invalid_json", "malformed JSON")
+		return errs.New(errs.Invalid, "invalid_json", "malformed JSON")
 	}
 }
 

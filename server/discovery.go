@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/authd/authd/oauth"
 )
 
 // discovery is the provider metadata of OpenID Connect Discovery 1.0 §3 and
@@ -48,9 +50,10 @@ var signingAlgs = []string{"RS256", "EdDSA"}
 func (s *Server) buildDiscovery() ([]byte, error) {
 	iss := s.cfg.Issuer
 	scopes := []string{"openid", "profile", "email", "offline_access"}
-	grants := []string{"authorization_code", "password", "refresh_token", "client_credentials"}
-	for _, c := range s.clients {
-		for _, sc := range c.scopes {
+	grants := oauth.GrantTypes()
+	for _, id := range s.oauth.Clients().IDs() {
+		c, _ := s.oauth.Clients().Get(id)
+		for _, sc := range c.Scopes {
 			if !slices.Contains(scopes, sc) {
 				scopes = append(scopes, sc)
 			}

@@ -14,15 +14,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authd/authd/keys"
-	"github.com/authd/authd/server"
 	"github.com/authd/authd/config"
+	"github.com/authd/authd/keys"
 	"github.com/authd/authd/mail"
 	"github.com/authd/authd/mail/mailtest"
 	"github.com/authd/authd/password"
-	"github.com/authd/authd/users"
+	"github.com/authd/authd/server"
 	"github.com/authd/authd/storage"
 	"github.com/authd/authd/storage/sqlite"
+	"github.com/authd/authd/users"
 )
 
 // clock is a settable clock shared by the server and its key manager.
@@ -60,7 +60,7 @@ func testConfig() config.Config {
 	cfg.DatabaseSynchronous = "OFF"
 	cfg.Keys.Algorithm = "EdDSA"
 	cfg.Passwords.Argon2 = config.Argon2{MemoryKiB: 64, Iterations: 1, Parallelism: 1}
-	userScopes := []string{"openid", "profile", "email", "offline_access"}
+	userScopes := []string{"openid", "profile", "email", "offline_access", "account"}
 	cfg.Clients = []config.Client{
 		{ID: spaID, Public: true, Grants: []string{"password", "refresh_token"}, Scopes: userScopes},
 		{ID: spa2ID, Public: true, Grants: []string{"password", "refresh_token"}, Scopes: userScopes},

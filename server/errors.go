@@ -1,65 +1,70 @@
 package server
 
 import (
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/authd/authd/errs"
 )
 
-// OAuthError is an error response of RFC 6749 §5.2 (and of RFC 6750 §3.1 for
-// bearer-token errors). Handlers at /oauth2/* and /userinfo return it.
-type OAuthError struct {
-	Status      int    // 400 unless set
-	Code        string // error, e.g. "invalid_grant"
-	Description string // error_description: safe for the client
-	// Challenge, when set, is sent as WWW-Authenticate (RFC 6749 §5.2:
-	// "invalid_client" answered with 401; RFC 6750 §3 for bearer tokens).
-	Challenge string
-	// RetryAfter, in seconds, is sent as Retry-After (429, 503).
-	RetryAfter int
-	// Cause is logged, never sent.
-	Cause error
-}
+// The JSON surfaces (OAuth endpoints and the account API) answer every
+// error through handleError, echo's HTTPErrorHandler: an *errs.Error in the
+// RFC 6749 §5.2 shape (plus "fields" for the account API), anything else as
+// a generic 500 whose cause is only logged. The Django-era paths (compat.go)
+// and the pages (web.go) render the same *errs.Error in their own shapes.
 
-func (e *OAuthError) Error() string {
-	if e.Cause != nil {
-		return fmt.Sprintf("oauth %s: %s: %v", e.Code, e.Description, e.Cause)
+// statusOf is the HTTP status of an error kind.
+func statusOf(k errs.Kind) int {
+	switch k {
+	case errs.Invalid:
+		return http.StatusBadRequest
+	case errs.Unauthenticated:
+		return http.StatusUnauthorized
+	case errs.Forbidden:
+		return http.StatusForbidden
+	case errs.NotFound:
+		return http.StatusNotFound
+	case errs.Conflict:
+		return http.StatusConflict
+	case errs.TooLarge:
+		return http.StatusRequestEntityTooLarge
+	case errs.UnsupportedMedia:
+		return http.StatusUnsupportedMediaType
+	case errs.TooMany:
+		return http.StatusTooManyRequests
+	case errs.Unavailable:
+		return http.StatusServiceUnavailable
+	case kindMethodNotAllowed:
+		return http.StatusMethodNotAllowed
 	}
-	return fmt.Sprintf("oauth %s: %s", e.Code, e.Description)
+	return http.StatusInternalServerError
 }
 
-func (e *OAuthError) Unwrap() error { return e.Cause }
+// clientChallenge is sent with 401 invalid_client (RFC 6749 §5.2).
+const clientChallenge = `Basic realm="authd", charset="UTF-8"`
 
-// oauthErr builds a 400 OAuth error.
-func oauthErr(code, format string, args ...any) *OAuthError {
-	return &OAuthError{Status: http.StatusBadRequest, Code: code, Description: fmt.Sprintf(format, args...)}
-}
-
-// AccountError is an error of the account API: the OAuth shape plus field
-// problems.
-type AccountError struct {
-	Status      int
-	Code        string
-	Description string
-	// Fields maps a request field to what is wrong with it.
-	Fields     map[string]string
-	RetryAfter int
-	Cause      error
-}
-
-func (e *AccountError) Error() string {
-	if e.Cause != nil {
-		return fmt.Sprintf("account %s: %s: %v", e.Code, e.Description, e.Cause)
+// challenge is the WWW-Authenticate of an error, "" for none: Basic for
+// client authentication (RFC 6749 §5.2), Bearer for access tokens (RFC
+// 6750 §3), bare when no token was sent at all (§3.1).
+func challenge(e *errs.Error) string {
+	switch {
+	case e.Code == "invalid_client" && e.Kind == errs.Unauthenticated:
+		return clientChallenge
+	case e.Reason == errs.ReasonTokenMissing:
+		return `Bearer realm="authd"`
+	case e.Code == "invalid_token":
+		return `Bearer realm="authd", error="invalid_token", error_description="` + e.Description + `"`
+	case e.Code == "insufficient_scope":
+		return `Bearer realm="authd", error="insufficient_scope", scope="` + e.Scope + `"`
+	case e.Code == "invalid_request" && e.Reason == errs.ReasonTokenInvalid:
+		return `Bearer realm="authd", error="invalid_request"`
 	}
-	return fmt.Sprintf("account %s: %s", e.Code, e.Description)
+	return ""
 }
-
-func (e *AccountError) Unwrap() error { return e.Cause }
 
 // errorBody is the JSON shape of every error authd sends outside the
 // Django-era paths.
@@ -69,10 +74,8 @@ type errorBody struct {
 	Fields      map[string]string `json:"fields,omitempty"`
 }
 
-// handleError is echo's HTTPErrorHandler: the single exit of every error.
-// Client errors are sent in the shape of the path's API; anything
-// unexpected is logged with its cause and answered with a generic 500 whose
-// body says nothing about the cause.
+// handleError is echo's HTTPErrorHandler: the single exit of every error
+// of the JSON surfaces.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
@@ -81,73 +84,56 @@ func (s *Server) handleError(err error, c echo.Context) {
 	// RFC 6749 §5.1/§5.2: token and error responses must not be cached.
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
-
-	var de *drfError
-	if errors.As(err, &de) {
-		// The Django-era paths: DRF's own shapes, sent as they are.
-		if de.RetryAfter > 0 {
-			h.Set("Retry-After", strconv.Itoa(de.RetryAfter))
-		}
-		if de.Challenge != "" {
-			h.Set("WWW-Authenticate", de.Challenge)
-		}
-		_ = c.JSON(de.Status, de.Body)
-		return
+	e := s.classify(err, c)
+	if secs := e.RetrySeconds(); secs > 0 {
+		h.Set("Retry-After", strconv.Itoa(secs))
 	}
-	status, body, retryAfter, challenge := s.classify(err, c)
-	if retryAfter > 0 {
-		h.Set("Retry-After", strconv.Itoa(retryAfter))
+	if ch := challenge(e); ch != "" {
+		h.Set("WWW-Authenticate", ch)
 	}
-	if challenge != "" {
-		h.Set("WWW-Authenticate", challenge)
-	}
+	status := statusOf(e.Kind)
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(status)
 		return
 	}
-	_ = c.JSON(status, body)
+	_ = c.JSON(status, errorBody{Error: e.Code, Description: e.Description, Fields: e.Fields})
 }
 
-func (s *Server) classify(err error, c echo.Context) (status int, body errorBody, retryAfter int, challenge string) {
+// classify turns whatever a handler returned into the error to send,
+// logging causes. An error that is not an *errs.Error is unexpected: its
+// cause is logged and the client sees a generic 500.
+func (s *Server) classify(err error, c echo.Context) *errs.Error {
 	log := s.reqLog(c)
-	var oe *OAuthError
-	var ae *AccountError
-	var he *echo.HTTPError
-	switch {
-	case errors.As(err, &oe):
-		if oe.Cause != nil {
-			log.Warn("request failed", "error_code", oe.Code, "cause", oe.Cause)
+	if e, ok := errs.As(err); ok {
+		if e.Cause != nil {
+			log.Warn("request failed", "error_code", e.Code, "cause", e.Cause)
 		}
-		return cmp(oe.Status, http.StatusBadRequest), errorBody{Error: oe.Code, Description: oe.Description}, oe.RetryAfter, oe.Challenge
-	case errors.As(err, &ae):
-		if ae.Cause != nil {
-			log.Warn("request failed", "error_code", ae.Code, "cause", ae.Cause)
-		}
-		return cmp(ae.Status, http.StatusBadRequest), errorBody{Error: ae.Code, Description: ae.Description, Fields: ae.Fields}, ae.RetryAfter, ""
-	case errors.As(err, &he) && he.Code < 500:
+		return e
+	}
+	if he, ok := err.(*echo.HTTPError); ok && he.Code < 500 {
 		code := strings.ToLower(strings.ReplaceAll(http.StatusText(he.Code), " ", "_"))
 		desc := http.StatusText(he.Code)
+		kind := errs.Invalid
 		switch he.Code {
 		case http.StatusRequestEntityTooLarge:
-			code, desc = "request_too_large", "the request body is larger than this endpoint accepts"
+			code, desc, kind = "request_too_large", "the request body is larger than this endpoint accepts", errs.TooLarge
 		case http.StatusNotFound:
-			desc = "no such endpoint"
+			desc, kind = "no such endpoint", errs.NotFound
 		case http.StatusMethodNotAllowed:
 			desc = "method not allowed on this endpoint"
+			return &errs.Error{Kind: kindMethodNotAllowed, Code: code, Description: desc}
 		}
-		return he.Code, errorBody{Error: code, Description: desc}, 0, ""
-	default:
-		log.Error("internal error", "error", err)
-		return http.StatusInternalServerError, errorBody{Error: "server_error", Description: "internal error; see the server log for request " + requestID(c)}, 0, ""
+		return &errs.Error{Kind: kind, Code: code, Description: desc}
 	}
+	log.Error("internal error", "error", err)
+	return &errs.Error{Kind: kindInternal, Code: "server_error", Description: "internal error; see the server log for request " + requestID(c)}
 }
 
-func cmp(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
-}
+// Kinds only the HTTP layer produces.
+const (
+	kindMethodNotAllowed errs.Kind = 100 + iota
+	kindInternal
+)
 
 // reqLog is the logger of a request: every line carries its request id.
 func (s *Server) reqLog(c echo.Context) *slog.Logger {

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/authd/authd/errs"
 )
 
 // readForm parses an application/x-www-form-urlencoded body strictly, as
@@ -18,22 +20,22 @@ import (
 func readForm(c echo.Context) (url.Values, error) {
 	r := c.Request()
 	if r.Method != http.MethodPost {
-		return nil, oauthErr("invalid_request", "use POST")
+		return nil, errs.OAuth("invalid_request", "use POST")
 	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
-		return nil, oauthErr("invalid_request", "the body must be application/x-www-form-urlencoded")
+		return nil, errs.OAuth("invalid_request", "the body must be application/x-www-form-urlencoded")
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			return nil, &OAuthError{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request", Description: "the request body is too large"}
+			return nil, &errs.Error{Kind: errs.TooLarge, Code: "invalid_request", Description: "the request body is too large"}
 		}
-		return nil, oauthErr("invalid_request", "could not read the request body")
+		return nil, errs.OAuth("invalid_request", "could not read the request body")
 	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
-		return nil, oauthErr("invalid_request", "the body is not valid form encoding")
+		return nil, errs.OAuth("invalid_request", "the body is not valid form encoding")
 	}
 	return form, checkForm(form)
 }
@@ -43,10 +45,10 @@ func readForm(c echo.Context) (url.Values, error) {
 func checkForm(form url.Values) error {
 	for k, vs := range form {
 		if len(vs) > 1 {
-			return oauthErr("invalid_request", "parameter %q is repeated", k)
+			return errs.OAuth("invalid_request", "parameter %q is repeated", k)
 		}
 		if strings.ContainsFunc(k+vs[0], func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-			return oauthErr("invalid_request", "parameter %q holds a control character", k)
+			return errs.OAuth("invalid_request", "parameter %q holds a control character", k)
 		}
 	}
 	return nil

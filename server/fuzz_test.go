@@ -25,8 +25,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authd/authd/keys"
 	"github.com/authd/authd/config"
+	"github.com/authd/authd/keys"
 	"github.com/authd/authd/storage"
 )
 

@@ -47,9 +47,9 @@ func (s *Server) pageHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 // blocked.
 func (s *Server) contentSecurityPolicy() string {
 	formAction := []string{"'self'"}
-	for _, id := range sortedClientIDs(s.clients) {
-		cl := s.clients[id]
-		for _, raw := range slices.Concat(cl.redirectURIs, cl.postLogoutRedirectURIs) {
+	for _, id := range s.oauth.Clients().IDs() {
+		cl, _ := s.oauth.Clients().Get(id)
+		for _, raw := range slices.Concat(cl.RedirectURIs, cl.PostLogoutRedirectURIs) {
 			if src := cspSource(raw); src != "" && !slices.Contains(formAction, src) {
 				formAction = append(formAction, src)
 			}
@@ -81,13 +81,4 @@ func cspSource(raw string) string {
 		return scheme + "://" + u.Host
 	}
 	return scheme + ":"
-}
-
-func sortedClientIDs(cs clients) []string {
-	ids := make([]string, 0, len(cs))
-	for id := range cs {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
 }

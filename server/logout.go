@@ -7,7 +7,10 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/authd/authd/errs"
 	"github.com/authd/authd/keys"
+	"github.com/authd/authd/oauth"
+	"github.com/authd/authd/token"
 )
 
 // RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): a client
@@ -21,8 +24,11 @@ var logoutParams = []string{"id_token_hint", "client_id", "post_logout_redirect_
 // logoutRequest is a validated logout request.
 type logoutRequest struct {
 	// hint is the verified id_token_hint, nil when none was sent.
-	hint   *idClaims
-	client *client // nil when neither client_id nor the hint names one
+	hint *token.ID
+	// hintFresh: the hint has not expired. Only a fresh hint may end the
+	// hinted session without this browser being signed in as its user.
+	hintFresh bool
+	client    *oauth.Client // nil when neither client_id nor the hint names one
 	// redirectURI is a registered post_logout_redirect_uri of client, or "".
 	redirectURI string
 	state       string
@@ -60,20 +66,19 @@ func (s *Server) handleLogoutRP(c echo.Context) error {
 	}
 	ws, signedIn, err := s.currentSession(c)
 	if err != nil {
-		return errStore(err)
+		return errs.Storage(err)
 	}
 	// A hint for the person signed in here, or a current hint with no one
 	// signed in, ends its session at once. An expired hint with no one
 	// signed in could come from anywhere (old logout URLs, history): the
 	// person is asked first. With no one signed in and no hint there is
 	// nothing to end, and nothing to ask.
-	hintFresh := lr.hint != nil && s.now().Before(lr.hint.Expiry.Time())
-	if (lr.hint != nil && signedIn && ws.user.ID == lr.hint.Subject) || (hintFresh && !signedIn) || (lr.hint == nil && !signedIn) {
+	if (lr.hint != nil && signedIn && ws.user.ID == lr.hint.Subject) || (lr.hintFresh && !signedIn) || (lr.hint == nil && !signedIn) {
 		return s.finishLogout(c, lr)
 	}
 	d := pageData{}
 	if lr.client != nil {
-		d.ClientID = lr.client.id
+		d.ClientID = lr.client.DisplayName()
 	}
 	for _, k := range logoutParams {
 		if v := lr.params.Get(k); v != "" {
@@ -120,8 +125,7 @@ func (s *Server) parseLogout(q url.Values) (logoutRequest, error) {
 		// §2: the hint may have expired, so exp is not checked; signature
 		// (with any key of the JWKS, retired ones included), typ and iss
 		// are.
-		var ic idClaims
-		err := s.keys.Verify(raw, keys.Expected{Type: typID, Issuer: s.cfg.Issuer, Now: s.now(), IgnoreExpiry: true}, &ic)
+		ic, fresh, err := s.tokens.VerifyIDHint(raw)
 		if err != nil {
 			return lr, &pageError{Status: http.StatusBadRequest, Heading: "This sign-out request cannot be completed",
 				Message: "The application sent an ID token that this server did not issue, or can no longer check.", Cause: err}
@@ -134,10 +138,10 @@ func (s *Server) parseLogout(q url.Values) (logoutRequest, error) {
 		case clientID == "" && len(ic.Audience) == 1:
 			clientID = ic.Audience[0]
 		}
-		lr.hint = &ic
+		lr.hint, lr.hintFresh = &ic, fresh
 	}
 	if clientID != "" {
-		cl, ok := s.clients[clientID]
+		cl, ok := s.oauth.Clients().Get(clientID)
 		if !ok {
 			return lr, badRequestPage("The application that sent you here is not known to this server.")
 		}
@@ -147,7 +151,7 @@ func (s *Server) parseLogout(q url.Values) (logoutRequest, error) {
 		if lr.client == nil {
 			return lr, badRequestPage("The application asked to return to an address without saying who it is (client_id or id_token_hint is missing).")
 		}
-		if !slices.Contains(lr.client.postLogoutRedirectURIs, uri) {
+		if !slices.Contains(lr.client.PostLogoutRedirectURIs, uri) {
 			return lr, badRequestPage("The application asked to return to an address it has not registered, so this server will not send you there.")
 		}
 		lr.redirectURI = uri
@@ -158,16 +162,25 @@ func (s *Server) parseLogout(q url.Values) (logoutRequest, error) {
 
 // finishLogout ends the session the hint names (and so its refresh
 // family) and this browser's sign-in, then returns the browser to the
-// client or shows that it is done.
+// client or shows that it is done. An expired hint ends the hinted session
+// only when this browser is signed in as its user: otherwise whoever
+// confirms could be anyone holding an old logout URL, and may end only
+// their own sign-in.
 func (s *Server) finishLogout(c echo.Context, lr logoutRequest) error {
 	ctx := c.Request().Context()
 	if lr.hint != nil && lr.hint.SessionID != "" {
-		clientID := ""
-		if lr.client != nil {
-			clientID = lr.client.id
+		ws, signedIn, err := s.currentSession(c)
+		if err != nil {
+			return errs.Storage(err)
 		}
-		if err := s.endSession(ctx, lr.hint.SessionID, lr.hint.Subject, clientID, "rp_logout"); err != nil {
-			return errStore(err)
+		if lr.hintFresh || (signedIn && ws.user.ID == lr.hint.Subject) {
+			clientID := ""
+			if lr.client != nil {
+				clientID = lr.client.ID
+			}
+			if err := s.sessions.End(ctx, lr.hint.SessionID, lr.hint.Subject, clientID, "rp_logout"); err != nil {
+				return err
+			}
 		}
 	}
 	if err := s.signOut(c, "rp_logout"); err != nil {

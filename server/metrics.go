@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/authd/authd/password"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -75,14 +77,14 @@ func (m *Metrics) Handler() http.Handler {
 // registerServer adds the gauges read from the server's parts at scrape
 // time: password hashes in flight and waiting, the active key's age and
 // the time to the next automatic rotation.
-func (m *Metrics) registerServer(s *Server) {
+func (m *Metrics) registerServer(s *Server, hasher *password.Hasher) {
 	m.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "authd_password_hashes_in_flight", Help: "Password hashes being computed now.",
-		}, func() float64 { n, _ := s.hasher.Stats(); return float64(n) }),
+		}, func() float64 { n, _ := hasher.Stats(); return float64(n) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "authd_password_hashes_queued", Help: "Password hashes waiting for a slot.",
-		}, func() float64 { _, n := s.hasher.Stats(); return float64(n) }),
+		}, func() float64 { _, n := hasher.Stats(); return float64(n) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "authd_signing_key_age_seconds", Help: "Time since the active signing key started signing.",
 		}, func() float64 { return s.now().Sub(s.activeKeySince()).Seconds() }),

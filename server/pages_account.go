@@ -1,11 +1,13 @@
 package server
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/authd/authd/account"
+	"github.com/authd/authd/errs"
 )
 
 // The account pages: register, forgot and reset password, verify email,
@@ -18,25 +20,16 @@ import (
 // an error that is not the person's to fix (a storage failure), which the
 // caller returns as is.
 func (s *Server) formProblem(c echo.Context, err error, d *pageData) (status int, ok bool) {
-	var ae *AccountError
-	var oe *OAuthError
-	switch {
-	case errors.As(err, &ae):
-		if ae.Cause != nil {
-			return 0, false
-		}
-		s.setRetryAfter(c, ae.RetryAfter)
-		d.Fields = ae.Fields
-		if len(ae.Fields) == 0 || ae.Status == http.StatusTooManyRequests {
-			d.Error = sentence(ae.Description)
-		}
-		return cmp(ae.Status, http.StatusBadRequest), true
-	case errors.As(err, &oe) && (oe.Status == http.StatusTooManyRequests || oe.Status == http.StatusServiceUnavailable):
-		s.setRetryAfter(c, oe.RetryAfter)
-		d.Error = sentence(oe.Description)
-		return oe.Status, true
+	e, isErr := errs.As(err)
+	if !isErr || e.Reason == errs.ReasonStorage {
+		return 0, false
 	}
-	return 0, false
+	s.setRetryAfter(c, e.RetrySeconds())
+	d.Fields = e.Fields
+	if len(e.Fields) == 0 || e.Kind == errs.TooMany {
+		d.Error = sentence(e.Description)
+	}
+	return statusOf(e.Kind), true
 }
 
 // handleRegisterPage shows the registration form.
@@ -44,11 +37,11 @@ func (s *Server) handleRegisterPage(c echo.Context) error {
 	authz, next := c.QueryParam("authz"), safeNext(c.QueryParam("next"))
 	d := pageData{}
 	if authz != "" {
-		req, err := s.parseAuthz(authz)
+		req, err := s.oauth.ParseAuthz(authz)
 		if err != nil {
 			return badRequestPage("The sign-in request is invalid. Go back to the application and try again.")
 		}
-		d.ClientID = req.client.id
+		d.ClientID = req.Client.DisplayName()
 	}
 	d.carry(authz, next)
 	return s.render(c, http.StatusOK, "register", d)
@@ -66,15 +59,15 @@ func (s *Server) handleRegisterForm(c echo.Context) error {
 	d := pageData{Form: map[string]string{"username": form.Get("username"), "email": form.Get("email")}}
 	d.carry(authz, next)
 	if authz != "" {
-		if req, err := s.parseAuthz(authz); err == nil {
-			d.ClientID = req.client.id
+		if req, err := s.oauth.ParseAuthz(authz); err == nil {
+			d.ClientID = req.Client.DisplayName()
 		}
 	}
 	if form.Get("password") != form.Get("password2") {
 		d.Fields = map[string]string{"password2": "does not match the password"}
 		return s.render(c, http.StatusBadRequest, "register", d)
 	}
-	u, err := s.register(c.Request().Context(), registration{
+	u, err := s.accounts.Register(c.Request().Context(), account.Registration{
 		Username: form.Get("username"),
 		Password: form.Get("password"),
 		Email:    form.Get("email"),
@@ -107,7 +100,7 @@ func (s *Server) handleForgotForm(c echo.Context) error {
 		return err
 	}
 	d := pageData{Form: map[string]string{"email": form.Get("email")}}
-	if err := s.requestPasswordReset(c.Request().Context(), form.Get("email"), c.RealIP()); err != nil {
+	if err := s.accounts.RequestReset(c.Request().Context(), form.Get("email"), c.RealIP()); err != nil {
 		status, ok := s.formProblem(c, err, &d)
 		if !ok {
 			return err
@@ -143,7 +136,7 @@ func (s *Server) handleResetForm(c echo.Context) error {
 		d.Fields = map[string]string{"new_password2": "does not match the new password"}
 		return s.render(c, http.StatusBadRequest, "reset", d)
 	}
-	if err := s.confirmPasswordReset(c.Request().Context(), tok, form.Get("new_password")); err != nil {
+	if err := s.accounts.ConfirmReset(c.Request().Context(), tok, form.Get("new_password"), c.RealIP()); err != nil {
 		status, ok := s.formProblem(c, err, &d)
 		if !ok {
 			return err
@@ -179,10 +172,9 @@ func (s *Server) handleVerifyForm(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.verifyEmail(c.Request().Context(), form.Get("token")); err != nil {
-		var ae *AccountError
-		if errors.As(err, &ae) && ae.Cause == nil {
-			return &pageError{Status: cmp(ae.Status, http.StatusBadRequest), Heading: "This link no longer works",
+	if err := s.accounts.VerifyEmail(c.Request().Context(), form.Get("token")); err != nil {
+		if e, ok := errs.As(err); ok && e.Reason == errs.ReasonBadLink {
+			return &pageError{Status: statusOf(e.Kind), Heading: "This link no longer works",
 				Message: "The confirmation link is invalid, already used or expired. Changing your email on the account page sends a new one."}
 		}
 		return err
@@ -216,7 +208,7 @@ func (s *Server) handleAccountPage(c echo.Context) error {
 }
 
 func (s *Server) renderAccount(c echo.Context, status int, ws webSession, d pageData) error {
-	list, err := s.listSessions(c.Request().Context(), ws.user.ID)
+	list, err := s.accounts.ListSessions(c.Request().Context(), ws.user.ID)
 	if err != nil {
 		return err
 	}
@@ -257,7 +249,7 @@ func (s *Server) handleAccountForm(c echo.Context) error {
 	}}
 	switch form.Get("action") {
 	case "profile":
-		p := profilePatch{}
+		p := account.ProfilePatch{}
 		for _, f := range []struct {
 			name string
 			dst  **string
@@ -269,7 +261,7 @@ func (s *Server) handleAccountForm(c echo.Context) error {
 			}
 		}
 		p.CurrentPassword = form.Get("current_password")
-		if _, err := s.updateProfile(ctx, u.ID, p); err != nil {
+		if _, err := s.accounts.UpdateProfile(ctx, u.ID, p); err != nil {
 			status, ok := s.formProblem(c, err, &d)
 			if !ok {
 				return err
@@ -283,7 +275,7 @@ func (s *Server) handleAccountForm(c echo.Context) error {
 			d.Fields = map[string]string{"new_password2": "does not match the new password"}
 			return s.renderAccount(c, http.StatusBadRequest, ws, d)
 		}
-		if err := s.changePassword(ctx, u, ws.sess.ID, form.Get("old_password"), form.Get("new_password")); err != nil {
+		if err := s.accounts.ChangePassword(ctx, u, ws.sess.ID, form.Get("old_password"), form.Get("new_password")); err != nil {
 			status, ok := s.formProblem(c, err, &d)
 			if !ok {
 				return err
@@ -300,9 +292,8 @@ func (s *Server) handleAccountForm(c echo.Context) error {
 			}
 			return c.Redirect(http.StatusSeeOther, "/signin?notice=signed_out")
 		}
-		if err := s.endOwnSession(ctx, u.ID, sid); err != nil {
-			var ae *AccountError
-			if !errors.As(err, &ae) || ae.Status != http.StatusNotFound {
+		if err := s.accounts.EndSession(ctx, u.ID, sid, "signed_out"); err != nil {
+			if err != account.ErrNoSession {
 				return err
 			}
 			// Already ended (in another tab, say): the list shows the truth.
@@ -310,12 +301,9 @@ func (s *Server) handleAccountForm(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/account?notice=session_ended")
 
 	case "end_all":
-		now := s.now()
-		ids, err := s.store.EndUserSessions(ctx, u.ID, "", now)
-		if err != nil {
-			return errStore(err)
+		if err := s.accounts.SignOutEverywhere(ctx, u.ID); err != nil {
+			return err
 		}
-		s.endedSessions(ctx, u.ID, "signed_out_everywhere", ids, now)
 		s.clearSessionCookie(c)
 		return c.Redirect(http.StatusSeeOther, "/signin?"+url.Values{"notice": {"signed_out_everywhere"}}.Encode())
 	}

@@ -14,11 +14,17 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/authd/authd/keys"
+	"github.com/authd/authd/account"
+	"github.com/authd/authd/audit"
 	"github.com/authd/authd/config"
+	"github.com/authd/authd/keys"
 	"github.com/authd/authd/mail"
+	"github.com/authd/authd/oauth"
 	"github.com/authd/authd/password"
+	"github.com/authd/authd/session"
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/throttle"
+	"github.com/authd/authd/token"
 )
 
 // Options are the dependencies of a Server. Store, Keys and Hasher are
@@ -37,26 +43,21 @@ type Options struct {
 	Now     func() time.Time // default: time.Now
 }
 
-// Server is authd's HTTP handler and the background work it owns.
+// Server is authd's HTTP handler: thin surfaces over the domain services.
 type Server struct {
 	cfg     config.Config
 	store   storage.Storage
 	keys    *keys.Manager
-	hasher  *password.Hasher
 	log     *slog.Logger
 	now     func() time.Time
 	echo    *echo.Echo
-	mailer  *mail.Mailer
 	metrics *Metrics
-	clients clients
-	revoked *revocations
-	compat  *client // the client of tokens issued at the Django-era paths
+	audit   *audit.Log
 
-	loginThrottle *throttle  // failed logins per account
-	addrThrottle  *throttle  // failed logins per client address
-	registerLimit *rateLimit // registrations per address
-	resetLimit    *rateLimit // reset requests per address
-	resets        chan resetRequest
+	tokens   *token.Service
+	sessions *session.Service
+	accounts *account.Service
+	oauth    *oauth.Service
 
 	web *webUI // the pages and their templates (web.go)
 
@@ -64,8 +65,8 @@ type Server struct {
 	jwksCacheControl string
 }
 
-// New builds the server and its routes, and loads the view of revoked
-// sessions and tokens.
+// New builds the domain services, the server and its routes, and loads the
+// view of revoked sessions and tokens.
 func New(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Store == nil || opts.Keys == nil || opts.Hasher == nil {
 		return nil, errors.New("server: Store, Keys and Hasher are required")
@@ -73,19 +74,15 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if problems := opts.Config.Validate(); len(problems) > 0 {
 		return nil, &config.Error{Problems: problems}
 	}
+	cfg := opts.Config
 	s := &Server{
-		cfg:              opts.Config,
+		cfg:              cfg,
 		store:            opts.Store,
 		keys:             opts.Keys,
-		hasher:           opts.Hasher,
 		log:              opts.Logger,
 		now:              opts.Now,
-		mailer:           opts.Mailer,
 		metrics:          opts.Metrics,
-		clients:          newClients(opts.Config.Clients),
-		revoked:          newRevocations(),
-		resets:           make(chan resetRequest, 256),
-		jwksCacheControl: fmt.Sprintf("public, max-age=%d", int(opts.Config.Keys.JWKSMaxAge/time.Second)),
+		jwksCacheControl: fmt.Sprintf("public, max-age=%d", int(cfg.Keys.JWKSMaxAge/time.Second)),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -93,28 +90,50 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if s.mailer == nil {
+	mailer := opts.Mailer
+	if mailer == nil {
 		m, err := mail.NewMailer(mail.NewLogSender(s.log, false), mail.Options{Logger: s.log})
 		if err != nil {
 			return nil, err
 		}
-		s.mailer = m
+		mailer = m
 	}
 	if s.metrics == nil {
 		s.metrics = NewMetrics()
 	}
-	s.metrics.registerServer(s)
-	th := s.cfg.Throttle
-	s.loginThrottle = newThrottle(th.AccountFailures, th.WaitIncrement, th.MaxWait, th.FailureReset)
-	s.addrThrottle = newThrottle(th.AddressFailures, th.WaitIncrement, th.MaxWait, th.FailureReset)
-	s.registerLimit = newRateLimit(th.RegistrationsPerHour, time.Hour)
-	s.resetLimit = newRateLimit(th.ResetRequestsPerHour, time.Hour)
-	s.compat = &client{id: s.cfg.Compat.ClientID, public: true, grants: []string{"password"}, scopes: []string{"openid", "profile", "email"}}
+	s.audit = audit.New(s.log, s.metrics.event)
+	s.metrics.registerServer(s, opts.Hasher)
+
+	view := token.NewView(cfg.Tokens.AccessTTL, keys.DefaultSkew)
+	s.tokens = token.NewService(token.Config{
+		Issuer: cfg.Issuer, Audience: cfg.Tokens.Audience, AccessTTL: cfg.Tokens.AccessTTL, IDTTL: cfg.Tokens.IDTTL,
+	}, s.keys, view, s.now, func(grant, alg string) { s.metrics.tokens.WithLabelValues(grant, alg).Inc() })
+	s.sessions = session.New(s.store, view, s.audit, s.now)
+	th := cfg.Throttle
+	s.accounts = account.New(account.Options{
+		Store: s.store, Hasher: opts.Hasher, Sessions: s.sessions, Mailer: mailer, Audit: s.audit, Log: s.log, Now: s.now,
+		Issuer: cfg.Issuer, ResetMailsPerHour: th.ResetMailsPerHour,
+		Limits: throttle.NewLimits(throttle.Config{
+			AccountFailures: th.AccountFailures, AddressFailures: th.AddressFailures, WaitIncrement: th.WaitIncrement,
+			MaxWait: th.MaxWait, FailureReset: th.FailureReset, RegistrationsPerHour: th.RegistrationsPerHour,
+			ResetRequestsPerHour: th.ResetRequestsPerHour,
+		}),
+	})
+	s.oauth = oauth.New(oauth.Options{
+		Config: oauth.Config{
+			Issuer: cfg.Issuer, RefreshIdleTTL: cfg.Tokens.RefreshIdleTTL, RefreshAbsoluteTTL: cfg.Tokens.RefreshAbsoluteTTL,
+			RefreshReuseGrace: cfg.Tokens.RefreshReuseGrace, LegacyClientID: cfg.Compat.ClientID,
+			LegacyRefreshExpiration: cfg.Compat.RefreshExpiration,
+		},
+		Store: s.store, Clients: oauth.NewClients(cfg.Clients), Tokens: s.tokens, Sessions: s.sessions,
+		Accounts: s.accounts, Audit: s.audit, Log: s.log, Now: s.now,
+	})
+
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.handleError
-	ipx, err := ipExtractor(s.cfg.HTTP.TrustedProxies)
+	ipx, err := ipExtractor(cfg.HTTP.TrustedProxies)
 	if err != nil {
 		return nil, err
 	}
@@ -126,17 +145,11 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if s.web, err = s.newWebUI(); err != nil {
 		return nil, err
 	}
-	if err := s.revoked.poll(ctx, s.store, s.now(), s.revocationWindow()); err != nil {
+	if err := view.Poll(ctx, s.store, s.now()); err != nil {
 		return nil, fmt.Errorf("server: loading revoked sessions: %w", err)
 	}
 	s.routes()
 	return s, nil
-}
-
-// revocationWindow is how long an ended session matters to access-token
-// checks: the longest access-token lifetime plus clock skew.
-func (s *Server) revocationWindow() time.Duration {
-	return s.cfg.Tokens.AccessTTL + time.Minute
 }
 
 // ServeHTTP makes Server an http.Handler.
@@ -144,29 +157,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.echo.ServeHTTP(w, r)
 }
 
-// Run does the server's background work until ctx is done: it refreshes
-// the view of revoked sessions every second and deletes expired rows every
-// minute.
-func (s *Server) Run(ctx context.Context) {
-	poll := time.NewTicker(revocationPoll)
-	defer poll.Stop()
-	sweep := time.NewTicker(housekeepingEvery)
-	defer sweep.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-poll.C:
-			if err := s.revoked.poll(ctx, s.store, s.now(), s.revocationWindow()); err != nil && ctx.Err() == nil {
-				s.log.Warn("refreshing revoked sessions failed", "error", err)
-			}
-		case <-sweep.C:
-			s.sweep(ctx)
-		case r := <-s.resets:
-			s.processReset(r)
-		}
-	}
-}
+// Accounts is the account service, for callers that share this server's
+// view and limits.
+func (s *Server) Accounts() *account.Service { return s.accounts }
 
 // ipExtractor returns how the client address is found: from the connection,
 // or from X-Forwarded-For when the request came through a trusted proxy. A

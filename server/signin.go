@@ -1,11 +1,13 @@
 package server
 
 import (
-	"errors"
+	"cmp"
 	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/authd/authd/errs"
 )
 
 // notices are the messages a page shows after a redirect, by the key in
@@ -28,19 +30,19 @@ func (s *Server) handleSigninPage(c echo.Context) error {
 	d := pageData{Notice: notices[c.QueryParam("notice")], Form: map[string]string{}}
 	ws, signedIn, err := s.currentSession(c)
 	if err != nil {
-		return errStore(err)
+		return errs.Storage(err)
 	}
 	if authz != "" {
-		req, err := s.parseAuthz(authz)
+		req, err := s.oauth.ParseAuthz(authz)
 		if err != nil {
 			// A well-formed request never reaches this page with a problem:
 			// the authorization endpoint answered it already.
 			return badRequestPage("The sign-in request is invalid. Go back to the application and try again.")
 		}
-		d.ClientID = req.client.id
-		d.Form["username"] = req.loginHint
+		d.ClientID = req.Client.DisplayName()
+		d.Form["username"] = req.LoginHint
 	} else if signedIn {
-		return c.Redirect(http.StatusSeeOther, cmpStr(next, "/account"))
+		return c.Redirect(http.StatusSeeOther, cmp.Or(next, "/account"))
 	}
 	if d.Form["username"] == "" && signedIn {
 		d.Form["username"] = ws.user.Username // prompt=login: the same person, most likely
@@ -63,15 +65,15 @@ func (s *Server) handleSignin(c echo.Context) error {
 	d := pageData{Form: map[string]string{"username": username}}
 	d.carry(authz, next)
 	if authz != "" {
-		if req, err := s.parseAuthz(authz); err == nil {
-			d.ClientID = req.client.id
+		if req, err := s.oauth.ParseAuthz(authz); err == nil {
+			d.ClientID = req.Client.DisplayName()
 		}
 	}
 	if username == "" || pw == "" {
 		d.Error = "Enter your username and password."
 		return s.render(c, http.StatusBadRequest, "signin", d)
 	}
-	u, err := s.authenticateUser(c.Request().Context(), username, pw, c.RealIP())
+	u, err := s.accounts.Authenticate(c.Request().Context(), username, pw, c.RealIP())
 	if err != nil {
 		status, msg, ok := s.signinProblem(c, err)
 		if !ok {
@@ -106,18 +108,18 @@ func (s *Server) afterSignIn(c echo.Context, ws webSession, authz, next, notice 
 // signinProblem is what the sign-in page says about a failed login; ok is
 // false for an error that is not about the login (a storage failure).
 func (s *Server) signinProblem(c echo.Context, err error) (status int, msg string, ok bool) {
-	var oe *OAuthError
-	if !errors.As(err, &oe) {
+	e, isErr := errs.As(err)
+	if !isErr {
 		return 0, "", false
 	}
 	switch {
-	case oe.Status == http.StatusTooManyRequests:
-		s.setRetryAfter(c, oe.RetryAfter)
-		return http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins. Try again in %s.", humanWait(oe.RetryAfter)), true
-	case oe.Status == http.StatusServiceUnavailable:
-		s.setRetryAfter(c, oe.RetryAfter)
+	case e.Reason == errs.ReasonLoginThrottled:
+		s.setRetryAfter(c, e.RetrySeconds())
+		return http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins. Try again in %s.", humanWait(e.RetrySeconds())), true
+	case e.Reason == errs.ReasonBusy:
+		s.setRetryAfter(c, e.RetrySeconds())
 		return http.StatusServiceUnavailable, "The server is busy. Try again in a moment.", true
-	case oe.Code == "invalid_grant":
+	case e.Reason == errs.ReasonBadCredentials:
 		return http.StatusBadRequest, "The username or password is wrong.", true
 	}
 	return 0, "", false
@@ -146,11 +148,4 @@ func humanWait(secs int) string {
 	default:
 		return fmt.Sprintf("%d minutes", (secs+59)/60)
 	}
-}
-
-func cmpStr(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }

@@ -1,382 +1,124 @@
 package server
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
-	"time"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/authd/authd/password"
-	"github.com/authd/authd/storage"
+	"github.com/authd/authd/errs"
+	"github.com/authd/authd/oauth"
 )
+
+// The OAuth 2.0 / OIDC endpoints: each reads the request, calls the oauth
+// service and writes its answer.
+
+// clientCredentials collects what a request presented to authenticate its
+// client.
+func clientCredentials(r *http.Request, form url.Values) oauth.Credentials {
+	user, pass, hasBasic := r.BasicAuth()
+	return oauth.Credentials{
+		BasicID: user, BasicSecret: pass, HasBasic: hasBasic,
+		OtherAuthorization: r.Header.Get("Authorization") != "" && !hasBasic,
+		Form:               form,
+	}
+}
+
+// authClient reads the form of a token, revocation or introspection request
+// and authenticates its client.
+func (s *Server) authClient(c echo.Context) (*oauth.Client, url.Values, error) {
+	form, err := readForm(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := s.oauth.Clients().Authenticate(clientCredentials(c.Request(), form))
+	return cl, form, err
+}
 
 // handleToken is the token endpoint (RFC 6749 §3.2).
 func (s *Server) handleToken(c echo.Context) error {
-	form, err := readForm(c)
+	cl, form, err := s.authClient(c)
 	if err != nil {
 		return err
 	}
-	cl, err := s.clients.authenticate(c.Request(), form)
+	resp, err := s.oauth.Token(c.Request().Context(), oauth.TokenRequest{
+		Client: cl, Form: form, UserAgent: c.Request().UserAgent(), Address: c.RealIP(),
+	})
 	if err != nil {
 		return err
 	}
-	grant := form.Get("grant_type")
-	if grant == "" {
-		return oauthErr("invalid_request", "grant_type is required")
-	}
-	if !knownGrant(grant) {
-		return oauthErr("unsupported_grant_type", "grant_type %q is not supported", grant)
-	}
-	if !cl.allows(grant) {
-		return oauthErr("unauthorized_client", "this client may not use the %s grant", grant)
-	}
-	var resp tokenResponse
-	switch grant {
-	case "password":
-		resp, err = s.grantPassword(c, cl, form)
-	case "refresh_token":
-		resp, err = s.grantRefresh(c.Request().Context(), cl, form)
-	case "client_credentials":
-		resp, err = s.grantClientCredentials(cl, form)
-	case "authorization_code":
-		resp, err = s.grantAuthorizationCode(c, cl, form)
-	}
-	if err != nil {
-		return err
-	}
-	return writeToken(c, resp)
-}
-
-func knownGrant(g string) bool {
-	switch g {
-	case "password", "refresh_token", "client_credentials", "authorization_code":
-		return true
-	}
-	return false
-}
-
-// writeToken sends a token response (RFC 6749 §5.1: no-store, no-cache).
-func writeToken(c echo.Context, resp tokenResponse) error {
+	// RFC 6749 §5.1: no-store, no-cache.
 	h := c.Response().Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
 	return c.JSON(http.StatusOK, resp)
 }
 
-// errStore is what a storage failure looks like to a client: a retryable
-// 503, never a success and never a detail.
-func errStore(err error) error {
-	return &OAuthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the server could not complete the request; try again", RetryAfter: 1, Cause: err}
-}
-
-// errBusy answers a login that found no free password-hashing slot.
-func errBusy(err error) error {
-	return &OAuthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "too many logins at once; try again shortly", RetryAfter: 1, Cause: err}
-}
-
-var errBadCredentials = oauthErr("invalid_grant", "invalid username or password")
-
-// grantPassword is the resource owner password credentials grant (RFC 6749
-// §4.3). Unknown user, wrong password and disabled user get the same
-// answer after the same work.
-func (s *Server) grantPassword(c echo.Context, cl *client, form url.Values) (tokenResponse, error) {
-	username, pw := form.Get("username"), form.Get("password")
-	if username == "" || pw == "" {
-		return tokenResponse{}, oauthErr("invalid_request", "username and password are required")
-	}
-	scope, err := grantScope(form.Get("scope"), cl.scopes)
+// handleRevoke is token revocation (RFC 7009): 200 for any token, 503 when
+// storage failed.
+func (s *Server) handleRevoke(c echo.Context) error {
+	cl, form, err := s.authClient(c)
 	if err != nil {
-		return tokenResponse{}, err
+		return err
 	}
-	u, err := s.authenticateUser(c.Request().Context(), username, pw, c.RealIP())
-	if err != nil {
-		return tokenResponse{}, err
+	if err := s.oauth.Revoke(c.Request().Context(), cl, form.Get("token"), form.Get("token_type_hint")); err != nil {
+		return err
 	}
-	return s.startSession(c.Request().Context(), "password", cl, u, scope, "", c.Request().UserAgent(), c.RealIP())
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.NoContent(http.StatusOK)
 }
 
-// authenticateUser checks a username and password. It returns
-// errBadCredentials for an unknown user, a wrong password and a disabled
-// user alike, after the same hashing work; the error of a full hashing
-// queue (503) or of the store otherwise.
-func (s *Server) authenticateUser(ctx context.Context, username, pw, addr string) (_ storage.User, err error) {
-	// Throttling comes first: a waiting account or address is refused
-	// before any lookup or hashing, with the right password too, so a lock
-	// says nothing about the password or whether the account exists
-	// (unknown usernames are counted and locked alike).
-	acct, from := accountKey(username), addressKey(addr)
-	now := s.now()
-	if wait := s.loginThrottle.attempt(acct, now); wait > 0 {
-		s.audit(ctx, "login.throttled", "address", addr)
-		return storage.User{}, throttled(wait)
+// handleIntrospect is token introspection (RFC 7662).
+func (s *Server) handleIntrospect(c echo.Context) error {
+	cl, form, err := s.authClient(c)
+	if err != nil {
+		return err
 	}
-	if wait := s.addrThrottle.attempt(from, now); wait > 0 {
-		s.loginThrottle.undo(acct, now) // this attempt never ran
-		s.audit(ctx, "login.throttled", "address", addr)
-		return storage.User{}, throttled(wait)
+	res, err := s.oauth.Introspect(c.Request().Context(), cl, form.Get("token"))
+	if err != nil {
+		return err
 	}
-	// Both attempts are counted as failures already (see throttle.attempt);
-	// a failure below only needs the audit line, a success takes them back.
-	failed := func(reason, userID string) error {
-		s.audit(ctx, "login.failed", "reason", reason, "user_id", userID, "address", addr)
-		return errBadCredentials
-	}
-	defer func() {
-		if err != nil && !errors.Is(err, errBadCredentials) {
-			// Busy or a storage failure: the password was never judged.
-			s.loginThrottle.undo(acct, now)
-			s.addrThrottle.undo(from, now)
-		}
-	}()
-	u, err := s.store.GetUserByUsername(ctx, username)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		err := s.hasher.VerifyDummy(ctx, pw)
-		if errors.Is(err, password.ErrBusy) {
-			return storage.User{}, errBusy(err)
-		}
-		return storage.User{}, failed("unknown_user", "")
-	case err != nil:
-		return storage.User{}, errStore(err)
-	}
-	ok, rehash, err := s.hasher.Verify(ctx, pw, u.PasswordHash)
-	switch {
-	case errors.Is(err, password.ErrBusy):
-		return storage.User{}, errBusy(err)
-	case errors.Is(err, password.ErrUnknownFormat):
-		// An unreadable stored hash: log it for the operator, and spend
-		// the usual work so the account does not stand out by timing.
-		s.log.Error("stored password hash unreadable", "user_id", u.ID, "error", err)
-		_ = s.hasher.VerifyDummy(ctx, pw)
-	case err != nil && !errors.Is(err, password.ErrNoPassword) && !errors.Is(err, password.ErrTooLong):
-		return storage.User{}, errStore(err)
-	}
-	if !ok || u.Disabled {
-		reason := "wrong_password"
-		if ok {
-			reason = "disabled"
-		}
-		return storage.User{}, failed(reason, u.ID)
-	}
-	s.loginThrottle.succeed(acct)
-	s.addrThrottle.undo(from, now)
-	if rehash {
-		u.PasswordHash = s.upgradeHash(ctx, u, pw)
-	}
-	return u, nil
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, res)
 }
 
-// throttled is the answer to a login that must wait.
-func throttled(wait time.Duration) error {
-	return &OAuthError{Status: http.StatusTooManyRequests, Code: "too_many_requests",
-		Description: "too many failed logins; try again later", RetryAfter: retrySeconds(wait)}
-}
-
-// upgradeHash re-hashes a password that verified against an old format or
-// old parameters. Failure only delays the upgrade to the next login.
-// It returns the hash the user has now as far as this login knows.
-func (s *Server) upgradeHash(ctx context.Context, u storage.User, pw string) string {
-	h, err := s.hasher.Hash(ctx, pw)
-	if err != nil {
-		s.log.Warn("password hash upgrade skipped", "user_id", u.ID, "error", err)
-		return u.PasswordHash
-	}
-	replaced, err := s.store.UpgradePasswordHash(ctx, u.ID, u.PasswordHash, h, s.now())
-	if err != nil {
-		s.log.Warn("password hash upgrade failed", "user_id", u.ID, "error", err)
-	}
-	if replaced {
-		return h
-	}
-	return u.PasswordHash
-}
-
-// confirmSession checks, once a new session is stored, that the user's
-// password and status are still those this login checked. A reset,
-// password change or disable that committed while the login was hashing
-// ended every session of the user, but not this one, which did not exist
-// yet: it is ended now, and the login fails as with a wrong password.
-func (s *Server) confirmSession(ctx context.Context, u storage.User, sid string) error {
-	cur, err := s.store.GetUser(ctx, u.ID)
-	if err == nil && cur.PasswordHash == u.PasswordHash && !cur.Disabled {
-		return nil
-	}
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		err = errStore(err)
-	} else {
-		err = errBadCredentials
-	}
-	if eerr := s.endSession(ctx, sid, u.ID, "", "credentials_changed"); eerr != nil {
-		return errStore(eerr)
-	}
-	return err
-}
-
-// startSession creates a session for a user who just authenticated, with a
-// refresh-token family when offline_access is granted, and issues its
-// tokens.
-func (s *Server) startSession(ctx context.Context, grant string, cl *client, u storage.User, scope []string, nonce, userAgent, addr string) (tokenResponse, error) {
-	now := s.now()
-	sess, first, refresh := s.newUserSession(cl, u, scope, now, userAgent, addr, now)
-	resp, err := s.issueTokens(tokenRequest{grant: grant, client: cl, user: &u, session: &sess, scope: scope, nonce: nonce, refresh: refresh, now: now, notAfter: sess.ExpiresAt})
-	if err != nil {
-		return tokenResponse{}, err
-	}
-	if err := s.store.CreateSession(ctx, sess, first); err != nil {
-		return tokenResponse{}, errStore(err)
-	}
-	if err := s.confirmSession(ctx, u, sess.ID); err != nil {
-		return tokenResponse{}, err
-	}
-	s.audit(ctx, "login.succeeded", "user_id", u.ID, "client_id", cl.id, "session_id", sess.ID, "address", addr)
-	return resp, nil
-}
-
-// grantClientCredentials is the client credentials grant (RFC 6749 §4.4):
-// for confidential clients only, no refresh token.
-func (s *Server) grantClientCredentials(cl *client, form url.Values) (tokenResponse, error) {
-	if cl.public {
-		return tokenResponse{}, oauthErr("unauthorized_client", "a public client cannot use client_credentials")
-	}
-	scope, err := grantScope(form.Get("scope"), cl.scopes)
-	if err != nil {
-		return tokenResponse{}, err
-	}
-	return s.issueTokens(tokenRequest{grant: "client_credentials", client: cl, scope: scope, now: s.now()})
-}
-
-// grantRefresh is the refresh token grant (RFC 6749 §6) with rotation and
-// reuse detection (RFC 9700 §4.14.2).
-func (s *Server) grantRefresh(ctx context.Context, cl *client, form url.Values) (tokenResponse, error) {
-	presented, requested := form.Get("refresh_token"), form.Get("scope")
-	if presented == "" {
-		return tokenResponse{}, oauthErr("invalid_request", "refresh_token is required")
-	}
-	invalid := oauthErr("invalid_grant", "the refresh token is invalid, expired or revoked")
-	if len(presented) > 512 {
-		return tokenResponse{}, invalid
-	}
-	oldHash := hashToken(presented)
-	now := s.now()
-	// One read brings the token, its session and its user.
-	old, sess, u, err := s.store.GetRefreshFamily(ctx, oldHash)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return tokenResponse{}, invalid
-	case err != nil:
-		return tokenResponse{}, errStore(err)
-	}
-	// The token is bound to the client it was issued to (RFC 6749 §6).
-	if old.ClientID != cl.id {
-		return tokenResponse{}, invalid
-	}
-	if !old.SpentAt.IsZero() {
-		return s.refreshReused(ctx, old, presented, now)
-	}
-	if !now.Before(old.ExpiresAt) || !sess.EndedAt.IsZero() || !now.Before(sess.ExpiresAt) || u.Disabled {
-		return tokenResponse{}, invalid
-	}
-	// The scope may narrow, never widen (RFC 6749 §6). The new refresh
-	// token keeps the scope first granted, so a later refresh can ask for
-	// all of it again.
-	scope, err := grantScope(requested, scopeList(old.Scope))
-	if err != nil {
-		return tokenResponse{}, err
-	}
-
-	refresh := randomToken(32)
-	next := storage.RefreshToken{
-		Hash:      hashToken(refresh),
-		SessionID: sess.ID,
-		ClientID:  cl.id,
-		UserID:    u.ID,
-		Scope:     old.Scope,
-		CreatedAt: now,
-		ExpiresAt: minTime(now.Add(s.cfg.Tokens.RefreshIdleTTL), sess.ExpiresAt),
-	}
-	resp, err := s.issueTokens(tokenRequest{grant: "refresh_token", client: cl, user: &u, session: &sess, scope: scope, refresh: refresh, now: now, notAfter: sess.ExpiresAt, noIDToken: true})
-	if err != nil {
-		return tokenResponse{}, err
-	}
-	var replay []byte
-	grace := s.cfg.Tokens.RefreshReuseGrace
-	if grace > 0 {
-		body, err := json.Marshal(resp)
+// handleUserinfo serves OIDC UserInfo for a bearer access token.
+func (s *Server) handleUserinfo(c echo.Context) error {
+	r := c.Request()
+	var formGet func(string) string
+	if r.Method == http.MethodPost && r.Header.Get("Authorization") == "" {
+		// RFC 6750 §2.2: the token may come in a form body.
+		form, err := readForm(c)
 		if err != nil {
-			return tokenResponse{}, err
+			return &errs.Error{Kind: errs.Invalid, Code: "invalid_request", Reason: errs.ReasonTokenInvalid,
+				Description: "send the access token in the Authorization header or a form body"}
 		}
-		if replay, err = seal(replayKey(presented), body, []byte(oldHash)); err != nil {
-			return tokenResponse{}, err
-		}
+		formGet = form.Get
 	}
-	err = s.store.RotateRefreshToken(ctx, oldHash, next, replay, now.Add(grace), now)
-	switch {
-	case errors.Is(err, storage.ErrSpent):
-		// Another request rotated this token first: this one is a retry or
-		// a replay. Decide from what the winner stored.
-		old, err := s.store.GetRefreshToken(ctx, oldHash)
-		if err != nil {
-			if errors.Is(err, storage.ErrNotFound) {
-				return tokenResponse{}, invalid
-			}
-			return tokenResponse{}, errStore(err)
-		}
-		return s.refreshReused(ctx, old, presented, now)
-	case errors.Is(err, storage.ErrNotFound):
-		return tokenResponse{}, invalid // the session ended meanwhile
-	case err != nil:
-		return tokenResponse{}, errStore(err)
+	tok, ok := bearerToken(r, formGet, "Bearer")
+	if !ok {
+		return errNoToken
 	}
-	return resp, nil
+	ac, err := s.tokens.VerifyAccess(tok)
+	if err != nil {
+		return err
+	}
+	info, err := s.oauth.Userinfo(r.Context(), ac)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, info)
 }
 
-// refreshReused answers a spent refresh token presented again by its own
-// client. Within the grace period after its rotation it is an idempotent
-// retry (a response lost on the network): the very same tokens are sent
-// again and the family lives on. Otherwise it is reuse, the mark of a
-// stolen token (RFC 9700 §4.14.2): the whole family (the session) ends, and
-// that commits although the request fails.
-func (s *Server) refreshReused(ctx context.Context, old storage.RefreshToken, presented string, now time.Time) (tokenResponse, error) {
-	grace := s.cfg.Tokens.RefreshReuseGrace
-	if grace > 0 && old.Replay != nil && now.Before(old.ReplayUntil) {
-		if body, err := open(replayKey(presented), old.Replay, []byte(old.Hash)); err == nil {
-			var resp tokenResponse
-			if err := json.Unmarshal(body, &resp); err == nil {
-				return resp, nil
-			}
+// splitComma splits a comma-separated header value, trimming spaces.
+func splitComma(s string) []string {
+	var out []string
+	for p := range strings.SplitSeq(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
 		}
-		// A replay that does not open cannot come from the holder of the
-		// token; treat it as reuse.
 	}
-	if err := s.store.EndSession(ctx, old.SessionID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return tokenResponse{}, errStore(fmt.Errorf("revoking reused family: %w", err))
-	}
-	s.revoked.endSessions(now, old.SessionID)
-	s.audit(ctx, "refresh.reuse_detected", "user_id", old.UserID, "client_id", old.ClientID, "session_id", old.SessionID)
-	s.audit(ctx, "session.revoked", "user_id", old.UserID, "client_id", old.ClientID, "session_id", old.SessionID, "reason", "refresh_reuse")
-	return tokenResponse{}, oauthErr("invalid_grant", "the refresh token was already used; its session has been revoked")
+	return out
 }
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -14,9 +14,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/authd/authd/errs"
 	"github.com/authd/authd/storage"
 	"github.com/authd/authd/web"
 )
@@ -221,7 +223,7 @@ func (s *Server) render(c echo.Context, status int, name string, d pageData) err
 		}
 	}
 	if d.PasswordHint == "" {
-		d.PasswordHint = fmt.Sprintf("At least %d characters. A long phrase is easiest to remember.", s.hasher.MinLength())
+		d.PasswordHint = fmt.Sprintf("At least %d characters. A long phrase is easiest to remember.", s.accounts.Hasher().MinLength())
 	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, d); err != nil {
@@ -280,21 +282,17 @@ func (s *Server) page(h echo.HandlerFunc) echo.HandlerFunc {
 // is told.
 func (s *Server) toPageError(c echo.Context, err error) *pageError {
 	var pe *pageError
-	var oe *OAuthError
-	var ae *AccountError
 	var he *echo.HTTPError
+	if e, ok := errs.As(err); ok {
+		s.setRetryAfter(c, e.RetrySeconds())
+		return &pageError{Status: statusOf(e.Kind), Heading: "This request cannot be completed", Message: sentence(e.Description), Cause: e.Cause}
+	}
 	switch {
 	case errors.As(err, &pe):
 		if pe.Heading == "" {
 			pe.Heading = http.StatusText(pe.Status)
 		}
 		return pe
-	case errors.As(err, &oe):
-		s.setRetryAfter(c, oe.RetryAfter)
-		return &pageError{Status: cmp(oe.Status, http.StatusBadRequest), Heading: "This request cannot be completed", Message: sentence(oe.Description), Cause: oe.Cause}
-	case errors.As(err, &ae):
-		s.setRetryAfter(c, ae.RetryAfter)
-		return &pageError{Status: cmp(ae.Status, http.StatusBadRequest), Heading: "This request cannot be completed", Message: sentence(ae.Description), Cause: ae.Cause}
 	case errors.As(err, &he) && he.Code < 500:
 		return &pageError{Status: he.Code, Heading: http.StatusText(he.Code), Message: "The request was not understood."}
 	default:
@@ -375,4 +373,15 @@ func safeNext(next string) string {
 // formatTime shows a time to a person, in UTC.
 func formatTime(t time.Time) string {
 	return t.UTC().Format("2 Jan 2006, 15:04 UTC")
+}
+
+// truncate cuts s to at most n bytes at a character boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

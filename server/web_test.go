@@ -14,8 +14,8 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/authd/authd/server"
 	"github.com/authd/authd/config"
+	"github.com/authd/authd/server"
 	"github.com/authd/authd/storage"
 )
 

@@ -2,14 +2,18 @@ package server
 
 import (
 	"errors"
-	"github.com/authd/authd/config"
 	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/authd/authd/account"
+	"github.com/authd/authd/config"
+	"github.com/authd/authd/errs"
+	"github.com/authd/authd/session"
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/token"
 )
 
 // The sign-in session of the hosted pages: who is signed in in this
@@ -83,11 +87,11 @@ func (s *Server) currentSession(c echo.Context) (webSession, bool, error) {
 
 func (s *Server) lookupSession(c echo.Context) (webSession, bool, error) {
 	ck, err := c.Cookie(s.sessionCookieName())
-	if err != nil || !wellFormedSecret(ck.Value) {
+	if err != nil || !token.WellFormedSecret(ck.Value) {
 		return webSession{}, false, nil
 	}
 	ctx := c.Request().Context()
-	sess, err := s.store.GetSession(ctx, hashToken(ck.Value))
+	sess, err := s.store.GetSession(ctx, token.Hash(ck.Value))
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return webSession{}, false, nil
@@ -120,9 +124,9 @@ func (s *Server) signIn(c echo.Context, u storage.User) (webSession, error) {
 		return webSession{}, err
 	}
 	now := s.now()
-	secret := randomToken(32)
+	secret := token.Random(32)
 	sess := storage.Session{
-		ID:         hashToken(secret),
+		ID:         token.Hash(secret),
 		UserID:     u.ID,
 		ClientID:   browserClientID,
 		AuthTime:   now,
@@ -132,17 +136,17 @@ func (s *Server) signIn(c echo.Context, u storage.User) (webSession, error) {
 		UserAgent:  truncate(c.Request().UserAgent(), 256),
 		Address:    c.RealIP(),
 	}
-	if err := s.store.CreateSession(ctx, sess, nil); err != nil {
-		return webSession{}, errStore(err)
-	}
-	if err := s.confirmSession(ctx, u, sess.ID); err != nil {
+	if err := s.sessions.Start(ctx, sess, nil, u); err != nil {
+		if err == session.ErrCredentialsChanged {
+			return webSession{}, account.BadCredentials()
+		}
 		return webSession{}, err
 	}
 	c.SetCookie(s.cookie(s.sessionCookieName(), secret))
 	s.renewCSRF(c)
 	ws := webSession{sess: sess, user: u}
 	c.Set(webSessionKey, &ws)
-	s.audit(ctx, "login.succeeded", "user_id", u.ID, "client_id", browserClientID, "session_id", sess.ID, "address", c.RealIP())
+	s.audit.Event(ctx, "login.succeeded", "user_id", u.ID, "client_id", browserClientID, "session_id", sess.ID, "address", c.RealIP())
 	return ws, nil
 }
 
@@ -161,13 +165,13 @@ func (s *Server) signOut(c echo.Context, reason string) error {
 func (s *Server) endCurrentSession(c echo.Context, reason string) error {
 	ws, ok, err := s.currentSession(c)
 	if err != nil {
-		return errStore(err)
+		return errs.Storage(err)
 	}
 	if !ok {
 		return nil
 	}
-	if err := s.endSession(c.Request().Context(), ws.sess.ID, ws.user.ID, browserClientID, reason); err != nil {
-		return errStore(err)
+	if err := s.sessions.End(c.Request().Context(), ws.sess.ID, ws.user.ID, browserClientID, reason); err != nil {
+		return err
 	}
 	c.Set(webSessionKey, (*webSession)(nil))
 	return nil
@@ -191,7 +195,7 @@ func (s *Server) clearSessionCookie(c echo.Context) {
 func (s *Server) requireSignIn(c echo.Context, back string) (webSession, bool, error) {
 	ws, ok, err := s.currentSession(c)
 	if err != nil {
-		return webSession{}, false, errStore(err)
+		return webSession{}, false, errs.Storage(err)
 	}
 	if !ok {
 		return webSession{}, false, c.Redirect(http.StatusSeeOther, "/signin?"+url.Values{"next": {back}}.Encode())

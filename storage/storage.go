@@ -195,6 +195,11 @@ type OneTimeTokenStore interface {
 	// other-purpose token gives ErrNotFound. Of concurrent calls for one
 	// token exactly one succeeds.
 	ConsumeOneTimeToken(ctx context.Context, hash, purpose string, now time.Time) (OneTimeToken, error)
+	// GetOneTimeToken returns the token if ConsumeOneTimeToken would
+	// succeed for it at now (unused, unexpired, of this purpose), without
+	// spending it; ErrNotFound otherwise. Callers use it to refuse a bad
+	// token before expensive work, and still consume it afterwards.
+	GetOneTimeToken(ctx context.Context, hash, purpose string, now time.Time) (OneTimeToken, error)
 	// CountOneTimeTokens counts the tokens of the user and purpose created
 	// after since, used or not (for per-account mail rate limits).
 	CountOneTimeTokens(ctx context.Context, userID, purpose string, since time.Time) (int, error)
@@ -244,6 +249,9 @@ type AuthCodeStore interface {
 type User struct {
 	// ID is opaque, random, and never reused; it is the sub of tokens.
 	ID string
+	// PK is the user's integer key (Django's auth_user.id for imported
+	// users), for the Django-era paths and the projects moving from them.
+	PK int64
 	// Username is kept as the user chose it (after Unicode NFC); it is
 	// unique by UsernameKey.
 	Username string
@@ -379,6 +387,9 @@ type AuthCode struct {
 	RedeemedAt time.Time
 	// SessionID is the session the redemption started; "" before it.
 	SessionID string
+	// SignInSessionID is the browser sign-in that issued the code; the code
+	// redeems only while it lives.
+	SignInSessionID string
 }
 
 // RevokedJTI is an access token revoked before it expired.

@@ -13,13 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authd/authd/keys"
-	"github.com/authd/authd/server"
 	"github.com/authd/authd/config"
+	"github.com/authd/authd/keys"
 	"github.com/authd/authd/password"
-	"github.com/authd/authd/users"
+	"github.com/authd/authd/server"
 	"github.com/authd/authd/storage"
 	"github.com/authd/authd/storage/sqlite"
+	"github.com/authd/authd/users"
 )
 
 func ms(n ...int) []time.Duration {

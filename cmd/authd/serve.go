@@ -14,11 +14,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/authd/authd/keys"
-	"github.com/authd/authd/server"
 	"github.com/authd/authd/config"
+	"github.com/authd/authd/keys"
 	"github.com/authd/authd/mail"
 	"github.com/authd/authd/password"
+	"github.com/authd/authd/server"
 	"github.com/authd/authd/storage"
 )
 

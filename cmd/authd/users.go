@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/authd/authd/users"
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/users"
 )
 
 func cmdUsers(ctx context.Context, e env, args []string) error {

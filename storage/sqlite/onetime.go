@@ -52,6 +52,19 @@ func (db *DB) ConsumeOneTimeToken(ctx context.Context, hash, purpose string, now
 	return t, nil
 }
 
+// GetOneTimeToken implements storage.OneTimeTokenStore.
+func (db *DB) GetOneTimeToken(ctx context.Context, hash, purpose string, now time.Time) (storage.OneTimeToken, error) {
+	var t storage.OneTimeToken
+	err := db.r.QueryRowContext(ctx, `SELECT `+oneTimeCols+` FROM one_time_tokens
+		WHERE hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?`,
+		hash, purpose, nanos(now)).Scan(&t.Hash, &t.Purpose, &t.UserID, &t.Email,
+		timeCol{&t.CreatedAt}, timeCol{&t.ExpiresAt}, timeCol{&t.UsedAt})
+	if err := notFound(err); err != nil {
+		return storage.OneTimeToken{}, fmt.Errorf("sqlite: get one-time token: %w", err)
+	}
+	return t, nil
+}
+
 // CountOneTimeTokens implements storage.OneTimeTokenStore.
 func (db *DB) CountOneTimeTokens(ctx context.Context, userID, purpose string, since time.Time) (int, error) {
 	var n int

@@ -38,6 +38,11 @@ func testOneTimeTokens(t *testing.T, s storage.Storage) {
 		o := newOneTimeToken("ott-1", reset, "u-alice", at(0))
 		mustCreateOneTimeToken(t, s, o)
 		now := at(30 * time.Minute)
+		peek, err := s.GetOneTimeToken(ctx, o.Hash, reset, now)
+		if err != nil {
+			t.Fatalf("GetOneTimeToken: %v", err)
+		}
+		checkEqual(t, "GetOneTimeToken", peek, o)
 		got, err := s.ConsumeOneTimeToken(ctx, o.Hash, reset, now)
 		if err != nil {
 			t.Fatalf("ConsumeOneTimeToken: %v", err)
@@ -47,6 +52,8 @@ func testOneTimeTokens(t *testing.T, s storage.Storage) {
 		checkEqual(t, "ConsumeOneTimeToken", got, want)
 		_, err = s.ConsumeOneTimeToken(ctx, o.Hash, reset, now)
 		checkErr(t, "second ConsumeOneTimeToken", err, storage.ErrNotFound)
+		_, err = s.GetOneTimeToken(ctx, o.Hash, reset, now)
+		checkErr(t, "GetOneTimeToken after use", err, storage.ErrNotFound)
 	})
 
 	t.Run("not usable", func(t *testing.T) {
@@ -63,7 +70,9 @@ func testOneTimeTokens(t *testing.T, s storage.Storage) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				_, err := s.ConsumeOneTimeToken(ctx, tt.hash, tt.purpose, tt.now)
+				_, err := s.GetOneTimeToken(ctx, tt.hash, tt.purpose, tt.now)
+				checkErr(t, "GetOneTimeToken", err, storage.ErrNotFound)
+				_, err = s.ConsumeOneTimeToken(ctx, tt.hash, tt.purpose, tt.now)
 				checkErr(t, "ConsumeOneTimeToken", err, storage.ErrNotFound)
 			})
 		}

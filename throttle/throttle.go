@@ -1,12 +1,17 @@
-package server
+// Package throttle holds authd's abuse limits in memory: failure counters
+// that make an account or a client address wait after too many failed
+// logins, and fixed-window rate limits for registrations and password-reset
+// requests per address.
+package throttle
 
 import (
+	"github.com/authd/authd/storage"
 	"net"
 	"sync"
 	"time"
 )
 
-// throttle counts failures per key (an account or a client address) and
+// Counter counts failures per key (an account or a client address) and
 // makes the key wait once they pass a threshold: wait = increment × (the
 // failures past the threshold + 1), capped at max. Keycloak's brute-force
 // detection is the model (30 failures, +1 minute each, 15 minutes at most,
@@ -17,9 +22,9 @@ import (
 // rare and needs operator access, so the few dozen guesses it would grant
 // an attacker are not worth a database write on every failed login (which
 // would itself be a lever for write amplification).
-type throttle struct {
+type Counter struct {
 	mu        sync.Mutex
-	entries   map[string]*throttleEntry
+	entries   map[string]*entry
 	threshold int
 	increment time.Duration
 	max       time.Duration
@@ -27,27 +32,27 @@ type throttle struct {
 	limit     int // most keys kept; beyond it the stalest are dropped
 }
 
-type throttleEntry struct {
+type entry struct {
 	failures    int
 	lastFailure time.Time
 	lockedUntil time.Time
 }
 
-func newThrottle(threshold int, increment, max, reset time.Duration) *throttle {
-	return &throttle{
-		entries: map[string]*throttleEntry{}, threshold: threshold,
+func NewCounter(threshold int, increment, max, reset time.Duration) *Counter {
+	return &Counter{
+		entries: map[string]*entry{}, threshold: threshold,
 		increment: increment, max: max, reset: reset, limit: 100_000,
 	}
 }
 
-// attempt decides, atomically, whether key may try now. When it must
+// Attempt decides, atomically, whether key may try now. When it must
 // wait, attempt returns how long and counts nothing. Otherwise it counts
 // the attempt as a failure at once, before the slow password check, so
 // that a thousand concurrent guesses cannot all pass a check made before
 // any of them has failed: the threshold-th of them sets the wait for the
 // rest. A caller whose attempt turns out right calls succeed (accounts)
 // or undo (addresses).
-func (t *throttle) attempt(key string, now time.Time) time.Duration {
+func (t *Counter) Attempt(key string, now time.Time) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if e, ok := t.entries[key]; ok && now.Before(e.lockedUntil) {
@@ -57,9 +62,9 @@ func (t *throttle) attempt(key string, now time.Time) time.Duration {
 	return 0
 }
 
-// undo takes back one failure counted by attempt, for an attempt that
+// Undo takes back one failure counted by attempt, for an attempt that
 // succeeded; a wait that only that failure caused is lifted.
-func (t *throttle) undo(key string, now time.Time) {
+func (t *Counter) Undo(key string, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.entries[key]
@@ -73,13 +78,13 @@ func (t *throttle) undo(key string, now time.Time) {
 }
 
 // failLocked counts a failure of key; t.mu is held.
-func (t *throttle) failLocked(key string, now time.Time) {
+func (t *Counter) failLocked(key string, now time.Time) {
 	e, ok := t.entries[key]
 	if !ok {
 		if len(t.entries) >= t.limit {
 			t.pruneLocked(now)
 		}
-		e = &throttleEntry{}
+		e = &entry{}
 		t.entries[key] = e
 	}
 	if now.Sub(e.lastFailure) >= t.reset {
@@ -92,8 +97,8 @@ func (t *throttle) failLocked(key string, now time.Time) {
 	}
 }
 
-// succeed clears key's failures.
-func (t *throttle) succeed(key string) {
+// Succeed clears key's failures.
+func (t *Counter) Succeed(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.entries, key)
@@ -105,7 +110,7 @@ func (t *throttle) succeed(key string) {
 // that must wait is dropped only as a last resort: a flood of made-up
 // usernames must not lift a real account's wait, and locking a key costs
 // the flood a whole threshold of password hashes.
-func (t *throttle) pruneLocked(now time.Time) {
+func (t *Counter) pruneLocked(now time.Time) {
 	for k, e := range t.entries {
 		if now.Sub(e.lastFailure) >= t.reset && !now.Before(e.lockedUntil) {
 			delete(t.entries, k)
@@ -126,10 +131,10 @@ func (t *throttle) pruneLocked(now time.Time) {
 	}
 }
 
-// addressKey is the throttling key of a client address: the address
+// AddressKey is the throttling key of a client address: the address
 // itself for IPv4, its /64 for IPv6 (one subscriber usually holds a whole
 // /64, so single addresses would be free to rotate through).
-func addressKey(addr string) string {
+func AddressKey(addr string) string {
 	ip := net.ParseIP(addr)
 	if ip == nil || ip.To4() != nil {
 		return "a:" + addr
@@ -137,9 +142,9 @@ func addressKey(addr string) string {
 	return "a:" + ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
-// rateLimit allows at most n events per key in each window (a fixed
+// RateLimit allows at most n events per key in each window (a fixed
 // window per key), for registrations and reset requests per address.
-type rateLimit struct {
+type RateLimit struct {
 	mu     sync.Mutex
 	n      int
 	window time.Duration
@@ -151,13 +156,13 @@ type windowCount struct {
 	n     int
 }
 
-func newRateLimit(n int, window time.Duration) *rateLimit {
-	return &rateLimit{n: n, window: window, counts: map[string]*windowCount{}}
+func NewRateLimit(n int, window time.Duration) *RateLimit {
+	return &RateLimit{n: n, window: window, counts: map[string]*windowCount{}}
 }
 
-// allow counts an event of key and reports whether it is within the
+// Allow counts an event of key and reports whether it is within the
 // limit, and if not, how long until the window ends.
-func (r *rateLimit) allow(key string, now time.Time) (bool, time.Duration) {
+func (r *RateLimit) Allow(key string, now time.Time) (bool, time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c, ok := r.counts[key]
@@ -179,7 +184,39 @@ func (r *rateLimit) allow(key string, now time.Time) (bool, time.Duration) {
 	return true, 0
 }
 
-// retrySeconds rounds a wait up to whole seconds for Retry-After.
-func retrySeconds(d time.Duration) int {
-	return int((d + time.Second - 1) / time.Second)
+// AccountKey is the throttling key of a username (unknown names too):
+// usernames that differ only in case or width share one.
+func AccountKey(username string) string { return "u:" + storage.UsernameKey(username) }
+
+// Limits are the limits of one authd process.
+type Limits struct {
+	// Accounts and Addresses count failed logins (and failed
+	// re-authentications) per account and per client address.
+	Accounts, Addresses *Counter
+	// Registrations, ResetRequests and ResetConfirms count events per
+	// client address (IPv6 by /64, as AddressKey); Changes counts
+	// username and email changes per user.
+	Registrations, ResetRequests, ResetConfirms, Changes *RateLimit
+}
+
+// Config sets the limits.
+type Config struct {
+	AccountFailures, AddressFailures int
+	WaitIncrement, MaxWait           time.Duration
+	FailureReset                     time.Duration
+	RegistrationsPerHour             int
+	ResetRequestsPerHour             int
+}
+
+// NewLimits builds the limits of cfg. Reset confirmations are limited per
+// address at ten times the reset requests: each one costs a password hash.
+func NewLimits(cfg Config) *Limits {
+	return &Limits{
+		Accounts:      NewCounter(cfg.AccountFailures, cfg.WaitIncrement, cfg.MaxWait, cfg.FailureReset),
+		Addresses:     NewCounter(cfg.AddressFailures, cfg.WaitIncrement, cfg.MaxWait, cfg.FailureReset),
+		Registrations: NewRateLimit(cfg.RegistrationsPerHour, time.Hour),
+		ResetRequests: NewRateLimit(cfg.ResetRequestsPerHour, time.Hour),
+		ResetConfirms: NewRateLimit(10*cfg.ResetRequestsPerHour, time.Hour),
+		Changes:       NewRateLimit(cfg.RegistrationsPerHour, time.Hour),
+	}
 }
