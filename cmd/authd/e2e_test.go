@@ -175,7 +175,7 @@ func TestKeysRotateAgainstRunningServer(t *testing.T) {
 // passwords; a second import skips them; a bad file imports nothing.
 func TestUsersImportDjango(t *testing.T) {
 	env := testEnv(t)
-	fixture := filepath.Join("..", "..", "server", "users", "testdata", "django_users.json")
+	fixture := filepath.Join("..", "..", "users", "testdata", "django_users.json")
 	out, errOut, err := authdProcess(t, env, "", "users", "import", "--format", "django", fixture)
 	if err != nil {
 		t.Fatalf("import: %v %s", err, errOut)
