@@ -334,7 +334,7 @@ func (s *Service) UserByName(ctx context.Context, username string) (storage.User
 	u, err := s.store.GetUserByUsername(ctx, username)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return storage.User{}, errs.New(errs.NotFound, "not_found", "no user "+username)
+		return storage.User{}, errs.New(errs.NotFound, "not_found", fmt.Sprintf("no user named %q", username))
 	case err != nil:
 		return storage.User{}, errs.Storage(err)
 	}

@@ -113,11 +113,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	s.accounts = account.New(account.Options{
 		Store: s.store, Hasher: opts.Hasher, Sessions: s.sessions, Mailer: mailer, Audit: s.audit, Log: s.log, Now: s.now,
 		Issuer: cfg.Issuer, ResetMailsPerHour: th.ResetMailsPerHour,
-		Limits: throttle.NewLimits(throttle.Config{
-			AccountFailures: th.AccountFailures, AddressFailures: th.AddressFailures, WaitIncrement: th.WaitIncrement,
-			MaxWait: th.MaxWait, FailureReset: th.FailureReset, RegistrationsPerHour: th.RegistrationsPerHour,
-			ResetRequestsPerHour: th.ResetRequestsPerHour,
-		}),
+		Limits: throttle.NewLimits(th),
 	})
 	s.oauth = oauth.New(oauth.Options{
 		Config: oauth.Config{

@@ -5,6 +5,7 @@
 package throttle
 
 import (
+	"github.com/authd/authd/config"
 	"github.com/authd/authd/storage"
 	"net"
 	"sync"
@@ -199,18 +200,9 @@ type Limits struct {
 	Registrations, ResetRequests, ResetConfirms, Changes *RateLimit
 }
 
-// Config sets the limits.
-type Config struct {
-	AccountFailures, AddressFailures int
-	WaitIncrement, MaxWait           time.Duration
-	FailureReset                     time.Duration
-	RegistrationsPerHour             int
-	ResetRequestsPerHour             int
-}
-
 // NewLimits builds the limits of cfg. Reset confirmations are limited per
 // address at ten times the reset requests: each one costs a password hash.
-func NewLimits(cfg Config) *Limits {
+func NewLimits(cfg config.Throttle) *Limits {
 	return &Limits{
 		Accounts:      NewCounter(cfg.AccountFailures, cfg.WaitIncrement, cfg.MaxWait, cfg.FailureReset),
 		Addresses:     NewCounter(cfg.AddressFailures, cfg.WaitIncrement, cfg.MaxWait, cfg.FailureReset),

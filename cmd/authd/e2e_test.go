@@ -124,11 +124,11 @@ func TestRefreshSurvivesSIGKILL(t *testing.T) {
 func TestKeysRotateAgainstRunningServer(t *testing.T) {
 	env := testEnv(t)
 	s := startServe(t, env)
-	if _, errOut, err := authdProcess(t, env, "rotation pw 123\n", "users", "add", "--username", "rot", "--password-stdin"); err != nil {
+	if _, errOut, err := authdProcess(t, env, "turn the key over 123\n", "users", "add", "--username", "rot", "--password-stdin"); err != nil {
 		t.Fatalf("users add: %v %s", err, errOut)
 	}
 	kidOf := func() string {
-		code, tr := postForm(t, s.url+"/oauth2/token", url.Values{"grant_type": {"password"}, "client_id": {"cli-test"}, "username": {"rot"}, "password": {"rotation pw 123"}})
+		code, tr := postForm(t, s.url+"/oauth2/token", url.Values{"grant_type": {"password"}, "client_id": {"cli-test"}, "username": {"rot"}, "password": {"turn the key over 123"}})
 		if code != 200 {
 			t.Fatalf("login: %d %v", code, tr)
 		}

@@ -64,7 +64,7 @@ servers on the same database pick the change up within keys.reload_interval.`)
 		fmt.Fprintf(e.stdout, "another process rotated at the same time; %s signs, next key %s\n", res.Promoted, res.Next)
 		return nil
 	}
-	audit(e, "key.rotated", "active_kid", res.Promoted, "retired_kid", res.Retired, "next_kid", res.Next, "by", "cli")
+	auditEvent(e, "key.rotated", "active_kid", res.Promoted, "retired_kid", res.Retired, "next_kid", res.Next, "by", "cli")
 	fmt.Fprintf(e.stdout, "rotated: %s now signs (retired %s); new next key %s\n", res.Promoted, orDash(res.Retired), res.Next)
 	if res.Early {
 		fmt.Fprintf(e.stderr, "warning: the promoted key was published for only %s, less than keys.reload_interval + keys.jwks_max_age (%s); resource servers with a cached JWKS may reject its tokens until they refetch it\n",

@@ -311,7 +311,11 @@ func TestUsersErrors(t *testing.T) {
 		{"duplicate", "pw long enough\n", []string{"users", "add", "--username", "AMY", "--password-stdin"}, "already taken"},
 		{"no password flag", "", []string{"users", "add", "--username", "bo"}, "--password-stdin are required"},
 		{"empty stdin", "", []string{"users", "add", "--username", "bo", "--password-stdin"}, "no password on stdin"},
-		{"short password", "short\n", []string{"users", "add", "--username", "bo", "--password-stdin"}, "too short"},
+		{"short password", "short\n", []string{"users", "add", "--username", "bo", "--password-stdin"}, "password: must be at least 8 characters"},
+		// The account API's whole policy, not the length alone.
+		{"common password", "password123\n", []string{"users", "add", "--username", "bo", "--password-stdin"}, "password: is too common"},
+		{"similar password", "alice alice alice\n", []string{"users", "add", "--username", "alice", "--password-stdin"}, "password: is too similar to the username or email"},
+		{"set-password common", "password123\n", []string{"users", "set-password", "--username", "amy", "--password-stdin"}, "users set-password: password: is too common"},
 		{"bad username", "pw long enough\n", []string{"users", "add", "--username", "a\u202eb", "--password-stdin"}, "--username"},
 		{"bad email", "pw long enough\n", []string{"users", "add", "--username", "bo", "--email", "not an email", "--password-stdin"}, "--email"},
 		{"unknown user", "", []string{"users", "disable", "--username", "ghost"}, "no user named"},

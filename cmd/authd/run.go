@@ -132,9 +132,9 @@ func openStore(ctx context.Context, cfg config.Config, observeCommit ...func(tim
 	return db, nil
 }
 
-// audit writes one audit event of a command (event=…, ids; never a
+// auditEvent writes one audit event of a command (event=…, ids; never a
 // secret) to stderr as a JSON line, like the server's audit lines.
-func audit(e env, event string, kv ...any) {
+func auditEvent(e env, event string, kv ...any) {
 	slog.New(slog.NewJSONHandler(e.stderr, nil)).Info("audit", append([]any{"event", event}, kv...)...)
 }
 

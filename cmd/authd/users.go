@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/authd/authd/account"
+	"github.com/authd/authd/errs"
 	"github.com/authd/authd/storage"
 	"github.com/authd/authd/users"
 )
@@ -54,7 +57,7 @@ func readPassword(r io.Reader) (string, error) {
 
 func cmdUsersAdd(ctx context.Context, e env, args []string) error {
 	fs, cfgPath := newFlags(e, "users add", "users add --username U [--email E] --password-stdin [--config FILE]",
-		"Create a user. The password is read from the first line of stdin.")
+		"Create a user, with the same rules as registration. The password is read from the first line of stdin.")
 	username := fs.String("username", "", "the new user's `name` (required)")
 	email := fs.String("email", "", "the user's email `address` (optional; stored as verified)")
 	pwStdin := fs.Bool("password-stdin", false, "read the password from stdin (required)")
@@ -64,62 +67,29 @@ func cmdUsersAdd(ctx context.Context, e env, args []string) error {
 	if *username == "" || !*pwStdin {
 		return errors.New("users add: --username and --password-stdin are required")
 	}
-	name, err := users.NormalizeUsername(*username)
-	if err != nil {
-		return fmt.Errorf("users add: --username: %w", err)
-	}
-	addr, err := users.NormalizeEmail(*email)
-	if err != nil {
-		return fmt.Errorf("users add: --email: %w", err)
-	}
 	pw, err := readPassword(e.stdin)
 	if err != nil {
 		return fmt.Errorf("users add: %w", err)
 	}
-	cfg, err := loadConfig(e, *cfgPath)
-	if err != nil {
-		return err
-	}
-	hasher, err := newHasher(cfg)
-	if err != nil {
-		return err
-	}
-	if err := hasher.CheckLength(pw); err != nil {
-		return fmt.Errorf("users add: password: %w", err)
-	}
-	hash, err := hasher.Hash(ctx, pw)
-	if err != nil {
-		return fmt.Errorf("users add: %w", err)
-	}
-	db, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	now := time.Now()
-	u := storage.User{
-		ID:            users.NewID(),
-		Username:      name,
-		Email:         addr,
-		EmailVerified: addr != "", // an operator vouches for the address
-		PasswordHash:  hash,
-		CreatedAt:     now,
-		UpdatedAt:     now,
-	}
-	if err := db.CreateUser(ctx, u); err != nil {
-		if errors.Is(err, storage.ErrAlreadyExists) {
-			return fmt.Errorf("users add: username or email already taken")
+	return withAccounts(ctx, e, *cfgPath, "users add", func(accounts *account.Service, db storage.Storage) error {
+		u, err := accounts.Create(ctx, account.Registration{Username: *username, Email: *email, Password: pw}, byCLI)
+		if err != nil {
+			return err
 		}
-		return fmt.Errorf("users add: %w", err)
-	}
-	audit(e, "user.created", "user_id", u.ID, "by", "cli")
-	fmt.Fprintf(e.stdout, "created user %s (id %s)\n", u.Username, u.ID)
-	return nil
+		if u.Email != "" {
+			// An operator vouches for the address.
+			if u, err = db.UpdateUser(ctx, u.ID, time.Now(), func(u *storage.User) error { u.EmailVerified = true; return nil }); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(e.stdout, "created user %s (id %s, pk %d)\n", u.Username, u.ID, u.PK)
+		return nil
+	})
 }
 
 func cmdUsersSetPassword(ctx context.Context, e env, args []string) error {
 	fs, cfgPath := newFlags(e, "users set-password", "users set-password --username U --password-stdin [--config FILE]",
-		"Set a user's password (read from the first line of stdin) and end all of the user's sessions.")
+		"Set a user's password (read from the first line of stdin), with the same rules as the account API, and end all of the user's sessions.")
 	username := fs.String("username", "", "the user's `name` (required)")
 	pwStdin := fs.Bool("password-stdin", false, "read the password from stdin (required)")
 	if done, err := parseOrHelp(e, fs, args); done {
@@ -132,37 +102,17 @@ func cmdUsersSetPassword(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("users set-password: %w", err)
 	}
-	cfg, err := loadConfig(e, *cfgPath)
-	if err != nil {
-		return err
-	}
-	hasher, err := newHasher(cfg)
-	if err != nil {
-		return err
-	}
-	if err := hasher.CheckLength(pw); err != nil {
-		return fmt.Errorf("users set-password: password: %w", err)
-	}
-	hash, err := hasher.Hash(ctx, pw)
-	if err != nil {
-		return fmt.Errorf("users set-password: %w", err)
-	}
-	db, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	u, err := findUser(ctx, db, *username)
-	if err != nil {
-		return fmt.Errorf("users set-password: %w", err)
-	}
-	ended, err := db.SetPassword(ctx, u.ID, hash, "", time.Now())
-	if err != nil {
-		return fmt.Errorf("users set-password: %w", err)
-	}
-	audit(e, "password.changed", "user_id", u.ID, "sessions_ended", len(ended), "by", "cli")
-	fmt.Fprintf(e.stdout, "password set for %s; %d session(s) ended\n", u.Username, len(ended))
-	return nil
+	return withAccounts(ctx, e, *cfgPath, "users set-password", func(accounts *account.Service, _ storage.Storage) error {
+		u, err := accounts.UserByName(ctx, *username)
+		if err != nil {
+			return err
+		}
+		if err := accounts.SetPassword(ctx, u, pw, byCLI); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "password set for %s; every session ended\n", u.Username)
+		return nil
+	})
 }
 
 func cmdUsersSetDisabled(ctx context.Context, e env, args []string, disable bool) error {
@@ -179,7 +129,23 @@ func cmdUsersSetDisabled(ctx context.Context, e env, args []string, disable bool
 	if *username == "" {
 		return fmt.Errorf("users %s: --username is required", verb)
 	}
-	cfg, err := loadConfig(e, *cfgPath)
+	return withAccounts(ctx, e, *cfgPath, "users "+verb, func(accounts *account.Service, _ storage.Storage) error {
+		u, err := accounts.UserByName(ctx, *username)
+		if err != nil {
+			return err
+		}
+		if err := accounts.SetDisabled(ctx, u, disable, byCLI); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "user %s %sd\n", u.Username, verb)
+		return nil
+	})
+}
+
+// withAccounts loads the configuration, opens the database and runs fn with
+// the account service; fn's error is worded for the command line.
+func withAccounts(ctx context.Context, e env, cfgPath, cmd string, fn func(*account.Service, storage.Storage) error) error {
+	cfg, err := loadConfig(e, cfgPath)
 	if err != nil {
 		return err
 	}
@@ -188,25 +154,41 @@ func cmdUsersSetDisabled(ctx context.Context, e env, args []string, disable bool
 		return err
 	}
 	defer db.Close()
-	u, err := findUser(ctx, db, *username)
+	accounts, err := newAccounts(e, cfg, db)
 	if err != nil {
-		return fmt.Errorf("users %s: %w", verb, err)
+		return err
 	}
-	ended, err := db.SetDisabled(ctx, u.ID, disable, time.Now())
-	if err != nil {
-		return fmt.Errorf("users %s: %w", verb, err)
+	if err := fn(accounts, db); err != nil {
+		return fmt.Errorf("%s: %s", cmd, cliMessage(err))
 	}
-	audit(e, "user."+verb+"d", "user_id", u.ID, "sessions_ended", len(ended), "by", "cli")
-	fmt.Fprintf(e.stdout, "user %s %sd; %d session(s) ended\n", u.Username, verb, len(ended))
 	return nil
 }
 
-func findUser(ctx context.Context, db storage.UserStore, username string) (storage.User, error) {
-	u, err := db.GetUserByUsername(ctx, username)
-	if errors.Is(err, storage.ErrNotFound) {
-		return storage.User{}, fmt.Errorf("no user named %q", username)
+// cliMessage words a service error for the command line: each field
+// problem as the account API states it, after the flag or input it is about
+// ("password: is too common"), or the description.
+func cliMessage(err error) string {
+	e, ok := errs.As(err)
+	if !ok {
+		return err.Error()
 	}
-	return u, err
+	if len(e.Fields) == 0 {
+		return e.Description
+	}
+	names := make([]string, 0, len(e.Fields))
+	for k := range e.Fields {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	parts := make([]string, len(names))
+	for i, k := range names {
+		name := k
+		if k == "username" || k == "email" {
+			name = "--" + k
+		}
+		parts[i] = name + ": " + e.Fields[k]
+	}
+	return strings.Join(parts, "; ")
 }
 
 func cmdUsersImport(ctx context.Context, e env, args []string) error {
@@ -236,43 +218,16 @@ written.`)
 	if err != nil {
 		return fmt.Errorf("users import: %w", err)
 	}
-	cfg, err := loadConfig(e, *cfgPath)
-	if err != nil {
-		return err
-	}
-	db, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	now := time.Now()
-	list := make([]storage.User, len(recs))
-	for i, r := range recs {
-		created := r.DateJoined
-		if created.IsZero() {
-			created = now
+	return withAccounts(ctx, e, *cfgPath, "users import", func(accounts *account.Service, _ storage.Storage) error {
+		n, skipped, err := accounts.ImportDjango(ctx, recs, byCLI)
+		if err != nil {
+			return err
 		}
-		list[i] = storage.User{
-			ID:            users.NewID(),
-			Username:      r.Username,
-			Email:         r.Email,
-			EmailVerified: false, // Django's auth.user does not record it
-			PasswordHash:  r.PasswordHash,
-			FirstName:     r.FirstName,
-			LastName:      r.LastName,
-			Disabled:      !r.IsActive,
-			CreatedAt:     created,
-			UpdatedAt:     now,
+		fmt.Fprintf(e.stdout, "imported %d user(s)", n)
+		if len(skipped) > 0 {
+			fmt.Fprintf(e.stdout, "; skipped %d existing: %s", len(skipped), strings.Join(skipped, ", "))
 		}
-	}
-	skipped, err := db.ImportUsers(ctx, list)
-	if err != nil {
-		return fmt.Errorf("users import: nothing imported: %w", err)
-	}
-	fmt.Fprintf(e.stdout, "imported %d user(s)", len(list)-len(skipped))
-	if len(skipped) > 0 {
-		fmt.Fprintf(e.stdout, "; skipped %d existing: %s", len(skipped), strings.Join(skipped, ", "))
-	}
-	fmt.Fprintln(e.stdout)
-	return nil
+		fmt.Fprintln(e.stdout)
+		return nil
+	})
 }
