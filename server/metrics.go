@@ -121,11 +121,8 @@ func (m *Metrics) countRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err) // the status below is the final one
 		}
-		route := c.Path()
-		if route == "" {
-			route = "unmatched"
-		}
-		m.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(c.Response().Status)).Inc()
+		route := routeLabel(c)
+		m.requests.WithLabelValues(route, methodLabel(c.Request().Method), strconv.Itoa(c.Response().Status)).Inc()
 		m.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
 		return nil
 	}
@@ -148,5 +145,28 @@ func (m *Metrics) event(name string, kv []any) {
 			}
 		}
 		m.revoked.WithLabelValues(reason).Inc()
+	}
+}
+
+// methodLabel is the method as a metric label, from a fixed set: a label
+// value made of whatever a client sends would add a series per distinct
+// method, and every series stays in memory for good (an unauthenticated
+// client could grow the process without bound).
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
+}
+
+// routeLabel is the matched route, or one label for every request that
+// matched none (404s, unknown methods), whatever their path.
+func routeLabel(c echo.Context) string {
+	switch p := c.Path(); p {
+	case "", "/*":
+		return "unmatched"
+	default:
+		return p
 	}
 }

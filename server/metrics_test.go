@@ -66,3 +66,36 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("token endpoint latency count = %q, want 7", got[`authd_http_request_duration_seconds_count{route="/oauth2/token"}`])
 	}
 }
+
+// Requests with made-up methods and paths add no series: methods are
+// labelled from a fixed set and unmatched routes share one label, so an
+// unauthenticated client cannot grow the metrics (and memory) without bound.
+func TestMetricsLabelsBounded(t *testing.T) {
+	e := newEnv(t)
+	series := func() int {
+		r := e.do("GET", "/metrics", nil)
+		n := 0
+		for line := range strings.SplitSeq(string(r.body), "\n") {
+			if strings.HasPrefix(line, "authd_http_requests_total{") {
+				n++
+			}
+		}
+		return n
+	}
+	send := func(i int) {
+		method := "X" + strconv.Itoa(i) + strings.Repeat("M", i%50)
+		e.do(method, "/healthz", nil)
+		e.do(method, "/no/such/path/"+strconv.Itoa(i), nil)
+		e.do("GET", "/no/such/path/"+strconv.Itoa(i), nil)
+	}
+	send(0) // the first of each kind may add its series
+	send(1)
+	series() // the scrape's own series
+	before := series()
+	for i := 2; i < 5002; i++ {
+		send(i)
+	}
+	if after := series(); after != before {
+		t.Errorf("5,000 distinct methods and paths took the request series from %d to %d", before, after)
+	}
+}

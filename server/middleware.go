@@ -7,7 +7,10 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/labstack/echo/v4"
 )
@@ -57,9 +60,9 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		s.log.LogAttrs(req.Context(), level, "request",
 			slog.String("request_id", requestID(c)),
-			slog.String("method", req.Method),
-			slog.String("path", req.URL.Path),
-			slog.String("route", c.Path()),
+			slog.String("method", logSafe(req.Method, 16)),
+			slog.String("path", logSafe(req.URL.Path, 256)),
+			slog.String("route", routeLabel(c)),
 			slog.Int("status", status),
 			slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
 			slog.String("address", c.RealIP()),
@@ -98,4 +101,17 @@ func limitBodies(max int64) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// logSafe bounds a client-chosen value for a log line: at most n bytes,
+// control characters escaped (slog's handlers quote, but a megabyte of
+// method name is still a megabyte per line).
+func logSafe(v string, n int) string {
+	if len(v) > n {
+		v = truncate(v, n) + "…"
+	}
+	if strings.ContainsFunc(v, unicode.IsControl) {
+		v = strconv.QuoteToASCII(v)
+	}
+	return v
 }
