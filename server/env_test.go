@@ -18,6 +18,7 @@ import (
 	"github.com/authd/authd/keys"
 	"github.com/authd/authd/mail"
 	"github.com/authd/authd/mail/mailtest"
+	"github.com/authd/authd/metrics"
 	"github.com/authd/authd/password"
 	"github.com/authd/authd/server"
 	"github.com/authd/authd/storage"
@@ -102,7 +103,7 @@ func newEnv(t testing.TB, mutate ...func(*config.Config)) *testEnv {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	dbPath := filepath.Join(t.TempDir(), "authd.db")
-	metrics := server.NewMetrics()
+	metrics := metrics.New()
 	db, err := sqlite.Open(ctx, dbPath, sqlite.Options{Synchronous: cfg.DatabaseSynchronous, ObserveCommit: metrics.ObserveCommit})
 	if err != nil {
 		t.Fatal(err)

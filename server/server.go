@@ -19,6 +19,7 @@ import (
 	"github.com/authd/authd/config"
 	"github.com/authd/authd/keys"
 	"github.com/authd/authd/mail"
+	"github.com/authd/authd/metrics"
 	"github.com/authd/authd/oauth"
 	"github.com/authd/authd/password"
 	"github.com/authd/authd/session"
@@ -38,7 +39,7 @@ type Options struct {
 	// logged with their links redacted. The caller runs it (Mailer.Run).
 	Mailer *mail.Mailer
 	// Metrics collects Prometheus metrics; default: a new registry.
-	Metrics *Metrics
+	Metrics *metrics.Metrics
 	Logger  *slog.Logger     // default: discard
 	Now     func() time.Time // default: time.Now
 }
@@ -51,7 +52,7 @@ type Server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	echo    *echo.Echo
-	metrics *Metrics
+	metrics *metrics.Metrics
 	audit   *audit.Log
 
 	tokens   *token.Service
@@ -99,15 +100,24 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		mailer = m
 	}
 	if s.metrics == nil {
-		s.metrics = NewMetrics()
+		s.metrics = metrics.New()
 	}
-	s.audit = audit.New(s.log, s.metrics.event)
-	s.metrics.registerServer(s, opts.Hasher)
+	s.audit = audit.New(s.log, s.metrics.Event)
+	s.metrics.RegisterGauges(metrics.Gauges{
+		Hashes: opts.Hasher.Stats,
+		KeyAge: func() time.Duration { return s.now().Sub(s.activeKeySince()) },
+		NextRotation: func() time.Duration {
+			if cfg.Keys.RotateEvery == 0 {
+				return 0
+			}
+			return s.activeKeySince().Add(cfg.Keys.RotateEvery).Sub(s.now())
+		},
+	})
 
 	view := token.NewView(cfg.Tokens.AccessTTL, keys.DefaultSkew)
 	s.tokens = token.NewService(token.Config{
 		Issuer: cfg.Issuer, Audience: cfg.Tokens.Audience, AccessTTL: cfg.Tokens.AccessTTL, IDTTL: cfg.Tokens.IDTTL,
-	}, s.keys, view, s.now, func(grant, alg string) { s.metrics.tokens.WithLabelValues(grant, alg).Inc() })
+	}, s.keys, view, s.now, s.metrics.TokenIssued)
 	s.sessions = session.New(s.store, view, s.audit, s.now)
 	th := cfg.Throttle
 	s.accounts = account.New(account.Options{
@@ -173,4 +183,18 @@ func ipExtractor(trusted []string) (echo.IPExtractor, error) {
 		opts = append(opts, echo.TrustIPRange(n))
 	}
 	return echo.ExtractIPFromXFFHeader(opts...), nil
+}
+
+// activeKeySince is when the active key started signing.
+func (s *Server) activeKeySince() time.Time {
+	kid, _, ok := s.keys.Active()
+	if !ok {
+		return s.now()
+	}
+	for _, k := range s.keys.Keys() {
+		if k.ID == kid {
+			return k.ActivatedAt
+		}
+	}
+	return s.now()
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/authd/authd/config"
 	"github.com/authd/authd/keys"
 	"github.com/authd/authd/mail"
+	"github.com/authd/authd/metrics"
 	"github.com/authd/authd/password"
 	"github.com/authd/authd/server"
 	"github.com/authd/authd/storage"
@@ -53,7 +54,7 @@ SIGTERM. Then stop accepting connections, let in-flight requests finish
 
 // serve runs the server until ctx is done.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
-	metrics := server.NewMetrics()
+	metrics := metrics.New()
 	db, err := openStore(ctx, cfg, metrics.ObserveCommit)
 	if err != nil {
 		return err
@@ -141,7 +142,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 }
 
 // serveMetrics serves GET /metrics alone on its own address.
-func serveMetrics(addr string, m *server.Metrics, log *slog.Logger) (*http.Server, error) {
+func serveMetrics(addr string, m *metrics.Metrics, log *slog.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics listen: %w", err)
