@@ -6,18 +6,22 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/authd/authd/audit"
 )
 
-// requestIDs gives every request an id, echoed in X-Request-Id and on every
-// log line about it. An id sent by the client is kept only if it looks like
-// one (short, printable), so a log cannot be forged through it.
+// requestIDs gives every request an id, echoed in X-Request-Id, carried in
+// the request's context for audit lines, and on every log line about it. An
+// id sent by the client is kept only if it looks like one (short,
+// printable), so a log cannot be forged through it: echo's RequestID keeps
+// whatever the client sends, which is why it is not used here.
 func requestIDs(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id := c.Request().Header.Get(echo.HeaderXRequestID)
@@ -27,6 +31,7 @@ func requestIDs(next echo.HandlerFunc) echo.HandlerFunc {
 			id = base64.RawURLEncoding.EncodeToString(b[:])
 		}
 		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		c.SetRequest(c.Request().WithContext(audit.WithRequestID(c.Request().Context(), id)))
 		return next(c)
 	}
 }
@@ -72,24 +77,23 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // recoverPanics turns a panic into a logged 500 instead of a dropped
-// connection; the stack goes to the log, never to the client.
-func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				if r == http.ErrAbortHandler {
-					panic(r)
-				}
-				err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
-			}
-		}()
-		return next(c)
-	}
-}
+// connection: echo's Recover, with the panic and its stack handed on as
+// the error (so the access log and the error handler see it) and never to
+// the client.
+var recoverPanics = middleware.RecoverWithConfig(middleware.RecoverConfig{
+	DisableStackAll:     true,
+	DisableErrorHandler: true,
+	LogErrorFunc: func(_ echo.Context, err error, stack []byte) error {
+		return fmt.Errorf("panic: %w\n%s", err, stack)
+	},
+})
 
 // limitBodies caps request bodies at max bytes: a declared length above it
 // is refused at once with 413, and a body that turns out longer fails its
-// read with *http.MaxBytesError, which decoders answer with 413 too.
+// read with *http.MaxBytesError, which decoders answer with 413 too. (The
+// standard library's http.MaxBytesReader, rather than echo's BodyLimit,
+// whose reader fails with an echo error the form parsers of net/http do not
+// recognise.)
 func limitBodies(max int64) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {

@@ -15,7 +15,7 @@ var (
 // routes lists every path authd serves.
 func (s *Server) routes() {
 	e := s.echo
-	e.Use(requestIDs, s.accessLog, s.countRequests, s.recoverPanics, limitBodies(s.cfg.HTTP.MaxBodyBytes))
+	e.Use(requestIDs, s.accessLog, s.countRequests, recoverPanics, limitBodies(s.cfg.HTTP.MaxBodyBytes))
 	api := corsAllowed(s.cfg.CORS.AllowedOrigins)
 
 	e.GET("/healthz", s.handleHealthz)

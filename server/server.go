@@ -145,7 +145,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	e.IPExtractor = ipx
 	s.echo = e
-	if s.discovery, err = s.buildDiscovery(); err != nil {
+	if s.discovery, err = s.oauth.Discovery(); err != nil {
 		return nil, err
 	}
 	if s.web, err = s.newWebUI(); err != nil {
