@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -93,6 +94,20 @@ func fetchHTTPS(t *testing.T, u string, roots ...*x509.Certificate) *http.Respon
 	return resp
 }
 
+// sendSIGHUP sends SIGHUP to this process. Only call it while a server
+// started by the test runs: serve handles the signal, and without a
+// handler it would end the test binary.
+func sendSIGHUP(t *testing.T) {
+	t.Helper()
+	p, err := os.FindProcess(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // waitLog waits until msg appears n times in the server's log.
 func waitLog(t *testing.T, s *serveProc, msg string, n int) {
 	t.Helper()
@@ -110,6 +125,9 @@ func waitLog(t *testing.T, s *serveProc, msg string, n int) {
 // certificate and logs an error, a good one is served from the next
 // handshake on.
 func TestServeTLSAndReloadOnSIGHUP(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no SIGHUP on Windows")
+	}
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	first, second := newTestCert(t, "first"), newTestCert(t, "second")
@@ -132,26 +150,17 @@ func TestServeTLSAndReloadOnSIGHUP(t *testing.T) {
 		t.Errorf("plain HTTP to the TLS listener: %d, want 400", code)
 	}
 
-	// The signal reaches the server's handler: serve registered it before
-	// it logged "listening", and it is still running.
-	hangUp := func() {
-		t.Helper()
-		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
-			t.Fatal(err)
-		}
-	}
-
 	// A certificate with the wrong key: the reload fails, the first
 	// certificate stays.
 	writePair(t, certFile, keyFile, second.certPEM, first.keyPEM)
-	hangUp()
+	sendSIGHUP(t) // serve registered its handler before it logged "listening"
 	waitLog(t, s, "tls certificate reload failed; still serving the previous certificate", 1)
 	if got := fetchHTTPS(t, base+"/healthz", first.cert, second.cert).TLS.PeerCertificates[0]; !got.Equal(first.cert) {
 		t.Errorf("after a failed reload the server presents %q, want %q", got.Subject.CommonName, "first")
 	}
 
 	writePair(t, certFile, keyFile, second.certPEM, second.keyPEM)
-	hangUp()
+	sendSIGHUP(t)
 	waitLog(t, s, "tls certificate reloaded", 1)
 	resp = fetchHTTPS(t, base+"/healthz", second.cert)
 	if got := resp.TLS.PeerCertificates[0]; !got.Equal(second.cert) || resp.StatusCode != 200 {
@@ -175,10 +184,11 @@ func TestServeTLSBadPair(t *testing.T) {
 
 // Without TLS, SIGHUP (systemctl reload) is logged and the server goes on.
 func TestServeSIGHUPWithoutTLS(t *testing.T) {
-	s := startServe(t, testEnv(t))
-	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
-		t.Fatal(err)
+	if runtime.GOOS == "windows" {
+		t.Skip("no SIGHUP on Windows")
 	}
+	s := startServe(t, testEnv(t))
+	sendSIGHUP(t)
 	waitLog(t, s, "SIGHUP: nothing to reload, tls is not configured", 1)
 	if code, _ := get(t, s.url+"/healthz"); code != 200 {
 		t.Errorf("GET /healthz after SIGHUP: %d", code)
