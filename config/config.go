@@ -46,8 +46,18 @@ type Config struct {
 	Compat    Compat    `yaml:"compat"`
 	Throttle  Throttle  `yaml:"throttle"`
 	HTTP      HTTP      `yaml:"http"`
+	TLS       TLS       `yaml:"tls"`
 	Metrics   Metrics   `yaml:"metrics"`
 	Log       Log       `yaml:"log"`
+}
+
+// TLS makes the main listener serve HTTPS (and HTTP/2).
+type TLS struct {
+	// CertFile is a PEM certificate chain, leaf first. Default "": plain
+	// HTTP. Set with KeyFile; both are read again on SIGHUP.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the PEM private key of the certificate. Default "".
+	KeyFile string `yaml:"key_file"`
 }
 
 // Metrics sets where Prometheus metrics are served.
@@ -475,6 +485,10 @@ func (c *Config) Validate() []string {
 		if _, _, err := net.ParseCIDR(cidr); err != nil {
 			add(fmt.Sprintf("http.trusted_proxies[%d]", i), "must be a CIDR such as 10.0.0.0/8, got %q", cidr)
 		}
+	}
+
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		add("tls", "cert_file and key_file must be set together")
 	}
 
 	if c.Metrics.Listen != "" {

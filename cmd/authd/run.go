@@ -33,6 +33,7 @@ Commands:
   users set-password    set a user's password, ending their sessions
   users disable|enable  stop or allow a user's logins and refreshes
   users import          import users from a Django dumpdata file
+  backup FILE           copy the live database to FILE, consistent and verified
   version               print version and build information
 
 Every command takes --config FILE (or AUTHD_CONFIG); without it authd runs on
@@ -65,6 +66,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdKeys(ctx, e, rest)
 	case "users":
 		return cmdUsers(ctx, e, rest)
+	case "backup":
+		return cmdBackup(ctx, e, rest)
 	case "version":
 		return cmdVersion(e, rest)
 	case "help", "-h", "-help", "--help":

@@ -90,12 +90,17 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	}
 	setMemoryLimit(cfg, log)
 
+	tlsConfig, err := serveTLSConfig(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	hs := &http.Server{
 		Handler:           srv,
+		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
 		WriteTimeout:      cfg.HTTP.WriteTimeout,
@@ -113,7 +118,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	defer func() { stopBg(); bg.Wait() }()
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- hs.Serve(ln) }()
+	go func() { serveErr <- serveOn(hs, ln) }()
 	if cfg.Metrics.Listen != "" {
 		ms, err := serveMetrics(cfg.Metrics.Listen, metrics, log)
 		if err != nil {
