@@ -2,12 +2,8 @@ package server
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"html/template"
-	"io/fs"
 	"net/http"
 	"net/url"
 	"path"
@@ -36,11 +32,7 @@ import (
 
 // webUI is what the pages need, built once in New.
 type webUI struct {
-	pages  map[string]*template.Template
-	static fs.FS
-	// assetVersion is a content hash per static file, appended to its URL
-	// so a changed stylesheet is fetched again despite caching.
-	assetVersion map[string]string
+	*web.UI
 	// csp is the Content-Security-Policy of every page (headers.go).
 	csp string
 	// https is whether the issuer is https: cookies are then Secure and
@@ -51,51 +43,18 @@ type webUI struct {
 	origin string
 }
 
-// newWebUI parses the page templates and reads the assets: a broken
-// template fails New, not a user's request.
+// newWebUI loads the page templates and assets: a broken template fails
+// New, not a user's request.
 func (s *Server) newWebUI() (*webUI, error) {
 	iss, err := url.Parse(s.cfg.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("server: issuer: %w", err)
 	}
-	w := &webUI{
-		static:       web.Static(),
-		assetVersion: map[string]string{},
-		https:        iss.Scheme == "https",
-		origin:       iss.Scheme + "://" + iss.Host,
-	}
-	err = fs.WalkDir(w.static, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := fs.ReadFile(w.static, p)
-		if err != nil {
-			return err
-		}
-		sum := sha256.Sum256(b)
-		w.assetVersion[p] = hex.EncodeToString(sum[:5])
-		return nil
-	})
+	ui, err := web.Load("signin", "register", "forgot", "reset", "verify", "account", "logout", "error")
 	if err != nil {
-		return nil, fmt.Errorf("server: static assets: %w", err)
+		return nil, fmt.Errorf("server: %w", err)
 	}
-	w.pages, err = web.Pages(template.FuncMap{
-		"asset": func(name string) (string, error) {
-			v, ok := w.assetVersion[name]
-			if !ok {
-				return "", fmt.Errorf("no static asset %q", name)
-			}
-			return "/static/" + name + "?v=" + v, nil
-		},
-	})
-	if err != nil {
-		return nil, err
-	}
-	for _, name := range []string{"signin", "register", "forgot", "reset", "verify", "account", "logout", "error"} {
-		if w.pages[name] == nil {
-			return nil, fmt.Errorf("server: no page template %q", name)
-		}
-	}
+	w := &webUI{UI: ui, https: iss.Scheme == "https", origin: iss.Scheme + "://" + iss.Host}
 	w.csp = s.contentSecurityPolicy()
 	return w, nil
 }
@@ -138,7 +97,7 @@ func (s *Server) webRoutes() {
 // of the file may be cached for good; others briefly.
 func (s *Server) handleStatic(c echo.Context) error {
 	name := c.Param("*")
-	v, ok := s.web.assetVersion[name]
+	v, ok := s.web.AssetVersion(name)
 	if !ok {
 		return echo.ErrNotFound
 	}
@@ -147,7 +106,7 @@ func (s *Server) handleStatic(c echo.Context) error {
 		cc = "public, max-age=31536000, immutable"
 	}
 	c.Response().Header().Set("Cache-Control", cc)
-	http.ServeFileFS(c.Response(), c.Request(), s.web.static, name)
+	http.ServeFileFS(c.Response(), c.Request(), s.web.Static, name)
 	return nil
 }
 
@@ -212,7 +171,7 @@ func (d *pageData) carry(authz, next string) {
 // render executes a page into a buffer first, so a template failure
 // becomes a clean 500 instead of half a page.
 func (s *Server) render(c echo.Context, status int, name string, d pageData) error {
-	t := s.web.pages[name]
+	t := s.web.Page(name)
 	if t == nil {
 		return fmt.Errorf("no page template %q", name)
 	}

@@ -8,7 +8,9 @@
 package web
 
 import (
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	htmltemplate "html/template"
 	"io/fs"
@@ -206,4 +208,62 @@ func Static() fs.FS {
 		panic(err) // "static" is a valid path, embedded above
 	}
 	return sub
+}
+
+// UI is what the pages need: their parsed templates, the static assets and
+// a content hash per asset, appended to its URL so a changed stylesheet is
+// fetched again despite caching.
+type UI struct {
+	pages        map[string]*htmltemplate.Template
+	Static       fs.FS
+	assetVersion map[string]string
+}
+
+// Load parses the page templates (with the asset function that versions
+// asset URLs) and hashes the assets; it fails unless every page in want
+// exists.
+func Load(want ...string) (*UI, error) {
+	ui := &UI{Static: Static(), assetVersion: map[string]string{}}
+	err := fs.WalkDir(ui.Static, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(ui.Static, p)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		ui.assetVersion[p] = hex.EncodeToString(sum[:5])
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("web: static assets: %w", err)
+	}
+	ui.pages, err = Pages(htmltemplate.FuncMap{
+		"asset": func(name string) (string, error) {
+			v, ok := ui.assetVersion[name]
+			if !ok {
+				return "", fmt.Errorf("no static asset %q", name)
+			}
+			return "/static/" + name + "?v=" + v, nil
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range want {
+		if ui.pages[name] == nil {
+			return nil, fmt.Errorf("web: no page template %q", name)
+		}
+	}
+	return ui, nil
+}
+
+// Page is the template of a page, nil if there is none.
+func (ui *UI) Page(name string) *htmltemplate.Template { return ui.pages[name] }
+
+// AssetVersion is the content hash of a static asset.
+func (ui *UI) AssetVersion(name string) (string, bool) {
+	v, ok := ui.assetVersion[name]
+	return v, ok
 }
