@@ -37,7 +37,7 @@ func (s *Server) handleAuthorize(c echo.Context) error {
 	}
 	ws, ok, err := s.currentSession(c)
 	if err != nil {
-		return errs.Storage(err)
+		return err
 	}
 	// OIDC Core §3.1.2.1: max_age — "If the elapsed time is greater than
 	// this value, the OP MUST attempt to actively re-authenticate the

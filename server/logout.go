@@ -6,7 +6,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/authd/authd/errs"
 	"github.com/authd/authd/oauth"
 )
 
@@ -49,7 +48,7 @@ func (s *Server) handleLogoutRP(c echo.Context) error {
 	}
 	ws, signedIn, err := s.currentSession(c)
 	if err != nil {
-		return errs.Storage(err)
+		return err
 	}
 	// A hint for the person signed in here, or a current hint with no one
 	// signed in, ends its session at once. An expired hint with no one
@@ -100,7 +99,7 @@ func (s *Server) finishLogout(c echo.Context, lr oauth.LogoutRequest) error {
 	if lr.Hint != nil && lr.Hint.SessionID != "" {
 		ws, signedIn, err := s.currentSession(c)
 		if err != nil {
-			return errs.Storage(err)
+			return err
 		}
 		if lr.HintFresh || (signedIn && ws.user.ID == lr.Hint.Subject) {
 			clientID := ""

@@ -30,7 +30,7 @@ func (s *Server) handleSigninPage(c echo.Context) error {
 	d := pageData{Notice: notices[c.QueryParam("notice")], Form: map[string]string{}}
 	ws, signedIn, err := s.currentSession(c)
 	if err != nil {
-		return errs.Storage(err)
+		return err
 	}
 	if authz != "" {
 		req, err := s.oauth.ParseAuthz(authz)

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"time"
@@ -9,32 +8,15 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/authd/authd/account"
-	"github.com/authd/authd/config"
-	"github.com/authd/authd/errs"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/storage"
-	"github.com/authd/authd/token"
 )
 
-// The sign-in session of the hosted pages: who is signed in in this
-// browser. It is a storage.Session of the reserved client browserClientID,
-// so everything that ends a user's sessions ends it too (password change
-// and reset, users set-password and disable, "sign out everywhere", the
-// account API's DELETE /account/sessions/{id}), and it is listed with the
-// user's other sessions. It has no refresh tokens and issues no tokens of
-// its own; the code exchange starts a separate session for the client.
-//
-// The cookie holds a random 256-bit secret; the session id is its SHA-256,
-// so the database, the logs and the session list never hold the secret,
-// and a session id seen in the list cannot be turned into a cookie.
+// The browser's sign-in on the hosted pages (see session.SignIn): its
+// cookie, and its cache in the request.
 
 const (
-	// browserClientID is the client id of sign-in sessions; config
-	// validation refuses a configured client with this id.
-	browserClientID = config.ReservedClientID
-	// webSessionTTL is how long a sign-in lasts at most. Signing in again
-	// starts a new one.
-	webSessionTTL = 12 * time.Hour
+	browserClientID = session.BrowserClientID
 	// webSessionKey caches the request's session in the echo context.
 	webSessionKey = "authd.web_session"
 )
@@ -87,66 +69,31 @@ func (s *Server) currentSession(c echo.Context) (webSession, bool, error) {
 
 func (s *Server) lookupSession(c echo.Context) (webSession, bool, error) {
 	ck, err := c.Cookie(s.sessionCookieName())
-	if err != nil || !token.WellFormedSecret(ck.Value) {
+	if err != nil {
 		return webSession{}, false, nil
 	}
-	ctx := c.Request().Context()
-	sess, err := s.store.GetSession(ctx, token.Hash(ck.Value))
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return webSession{}, false, nil
-	case err != nil:
-		return webSession{}, false, err
-	}
-	now := s.now()
-	if sess.ClientID != browserClientID || !sess.EndedAt.IsZero() || !now.Before(sess.ExpiresAt) {
-		return webSession{}, false, nil
-	}
-	u, err := s.store.GetUser(ctx, sess.UserID)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return webSession{}, false, nil
-	case err != nil:
-		return webSession{}, false, err
-	}
-	if u.Disabled {
-		return webSession{}, false, nil
-	}
-	return webSession{sess: sess, user: u}, true, nil
+	sess, u, ok, err := s.sessions.Lookup(c.Request().Context(), ck.Value)
+	return webSession{sess: sess, user: u}, ok, err
 }
 
 // signIn starts a sign-in session for u, who just proved who they are.
 // The session id is new at every sign-in (the one the request had, if any,
 // ends: no session fixation), and so is the CSRF token.
 func (s *Server) signIn(c echo.Context, u storage.User) (webSession, error) {
-	ctx := c.Request().Context()
 	if err := s.endCurrentSession(c, "signed_in_again"); err != nil {
 		return webSession{}, err
 	}
-	now := s.now()
-	secret := token.Random(32)
-	sess := storage.Session{
-		ID:         token.Hash(secret),
-		UserID:     u.ID,
-		ClientID:   browserClientID,
-		AuthTime:   now,
-		CreatedAt:  now,
-		LastUsedAt: now,
-		ExpiresAt:  now.Add(webSessionTTL),
-		UserAgent:  truncate(c.Request().UserAgent(), 256),
-		Address:    c.RealIP(),
+	secret, sess, err := s.sessions.SignIn(c.Request().Context(), u, c.Request().UserAgent(), c.RealIP())
+	if err == session.ErrCredentialsChanged {
+		return webSession{}, account.BadCredentials()
 	}
-	if err := s.sessions.Start(ctx, sess, nil, u); err != nil {
-		if err == session.ErrCredentialsChanged {
-			return webSession{}, account.BadCredentials()
-		}
+	if err != nil {
 		return webSession{}, err
 	}
 	c.SetCookie(s.cookie(s.sessionCookieName(), secret))
 	s.renewCSRF(c)
 	ws := webSession{sess: sess, user: u}
 	c.Set(webSessionKey, &ws)
-	s.audit.Event(ctx, "login.succeeded", "user_id", u.ID, "client_id", browserClientID, "session_id", sess.ID, "address", c.RealIP())
 	return ws, nil
 }
 
@@ -165,7 +112,7 @@ func (s *Server) signOut(c echo.Context, reason string) error {
 func (s *Server) endCurrentSession(c echo.Context, reason string) error {
 	ws, ok, err := s.currentSession(c)
 	if err != nil {
-		return errs.Storage(err)
+		return err
 	}
 	if !ok {
 		return nil
@@ -195,7 +142,7 @@ func (s *Server) clearSessionCookie(c echo.Context) {
 func (s *Server) requireSignIn(c echo.Context, back string) (webSession, bool, error) {
 	ws, ok, err := s.currentSession(c)
 	if err != nil {
-		return webSession{}, false, errs.Storage(err)
+		return webSession{}, false, err
 	}
 	if !ok {
 		return webSession{}, false, c.Redirect(http.StatusSeeOther, "/signin?"+url.Values{"next": {back}}.Encode())
