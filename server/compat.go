@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/authd/authd/account"
+	"github.com/authd/authd/compat"
 	"github.com/authd/authd/errs"
 	"github.com/authd/authd/oauth"
 	"github.com/authd/authd/storage"
@@ -20,45 +21,6 @@ import (
 // handler is a thin adapter over the account and oauth services; drf
 // renders their errors in Django REST Framework's shapes. No rule lives here.
 
-// drfError is an error already in DRF's shape: {"field": ["message"]},
-// {"non_field_errors": [...]} or {"detail": "..."}.
-type drfError struct {
-	Status     int
-	Body       any
-	RetryAfter int
-	Challenge  string
-}
-
-func (e *drfError) Error() string { return fmt.Sprintf("drf %d: %v", e.Status, e.Body) }
-
-func drfFields(fields map[string]string) *drfError {
-	body := make(map[string][]string, len(fields))
-	for k, v := range fields {
-		body[k] = []string{v}
-	}
-	return &drfError{Status: http.StatusBadRequest, Body: body}
-}
-
-func drfNonField(msg string) *drfError {
-	return &drfError{Status: http.StatusBadRequest, Body: map[string][]string{"non_field_errors": {msg}}}
-}
-
-func drfDetail(status int, msg string) *drfError {
-	return &drfError{Status: status, Body: map[string]string{"detail": msg}}
-}
-
-const (
-	msgRequired   = "This field is required."
-	msgMismatch   = "The two password fields didn’t match."
-	msgBadLogin   = "Unable to log in with provided credentials."
-	msgNoCreds    = "Authentication credentials were not provided."
-	msgExpired    = "Signature has expired."
-	msgBadToken   = "Error decoding signature."
-	msgRevoked    = "Token has been revoked (logged out or the password changed)."
-	msgRefreshEnd = "Refresh has expired."
-	jwtChallenge  = `JWT realm="api"`
-)
-
 // drf adapts a handler of the Django-era paths: the *errs.Error it returns
 // is answered in DRF's shapes, with renames mapping authd's field names to
 // the path's own (password → password1).
@@ -68,7 +30,7 @@ func (s *Server) drf(h echo.HandlerFunc, renames map[string]string) echo.Handler
 		if err == nil || c.Response().Committed {
 			return err
 		}
-		de, ok := err.(*drfError)
+		de, ok := err.(*compat.Problem)
 		if !ok {
 			e, isErr := errs.As(err)
 			if !isErr {
@@ -77,7 +39,7 @@ func (s *Server) drf(h echo.HandlerFunc, renames map[string]string) echo.Handler
 			if e.Cause != nil {
 				s.reqLog(c).Warn("request failed", "error_code", e.Code, "cause", e.Cause)
 			}
-			de = toDRF(e, renames)
+			de = compat.Render(e, renames)
 		}
 		h := c.Response().Header()
 		h.Set("Cache-Control", "no-store")
@@ -89,65 +51,6 @@ func (s *Server) drf(h echo.HandlerFunc, renames map[string]string) echo.Handler
 		}
 		return c.JSON(de.Status, de.Body)
 	}
-}
-
-// toDRF words a domain error as DRF and Django would.
-func toDRF(e *errs.Error, renames map[string]string) *drfError {
-	switch {
-	case e.Kind == errs.TooMany:
-		return &drfError{Status: http.StatusTooManyRequests, RetryAfter: e.RetrySeconds(),
-			Body: map[string]string{"detail": fmt.Sprintf("Request was throttled. Expected available in %d seconds.", e.RetrySeconds())}}
-	case e.Reason == errs.ReasonBadCredentials:
-		return drfNonField(msgBadLogin)
-	case e.Kind == errs.Unauthenticated || e.Kind == errs.Forbidden:
-		d := drfDetail(http.StatusUnauthorized, tokenMessage(e.Reason))
-		d.Challenge = jwtChallenge
-		return d
-	case len(e.Fields) > 0 && (e.Kind == errs.Invalid || e.Kind == errs.Conflict):
-		fields := map[string]string{}
-		for k, v := range e.Fields {
-			if n, ok := renames[k]; ok {
-				k = n
-			}
-			fields[k] = drfMessage(k, v, e.Kind)
-		}
-		return drfFields(fields)
-	case e.Kind == errs.Invalid:
-		return drfNonField(e.Description)
-	}
-	d := drfDetail(statusOf(e.Kind), e.Description)
-	d.RetryAfter = e.RetrySeconds()
-	return d
-}
-
-// tokenMessage is djangorestframework-jwt's wording for a refused token,
-// except that a token ended by logout says so instead of blaming the
-// signature.
-func tokenMessage(r errs.Reason) string {
-	switch r {
-	case errs.ReasonTokenExpired:
-		return msgExpired
-	case errs.ReasonTokenRevoked:
-		return msgRevoked
-	case errs.ReasonTokenMissing:
-		return msgNoCreds
-	}
-	return msgBadToken
-}
-
-// drfMessage words a field problem as Django would.
-func drfMessage(field, msg string, kind errs.Kind) string {
-	if kind == errs.Conflict && field == "username" {
-		return "A user with that username already exists."
-	}
-	if kind == errs.Conflict && field == "email" {
-		return "A user is already registered with this e-mail address."
-	}
-	subject := "This field"
-	if strings.Contains(field, "password") {
-		subject = "This password"
-	}
-	return subject + " " + strings.TrimSuffix(msg, ".") + "."
 }
 
 // compatUser is the user of django-rest-auth's UserDetailsSerializer.
@@ -174,25 +77,11 @@ func decodeCompat(c echo.Context, dst any) error {
 	err := decodeJSON(c, dst, false)
 	if e, ok := errs.As(err); ok && len(e.Fields) == 0 {
 		if e.Kind == errs.Invalid {
-			return drfDetail(http.StatusBadRequest, "JSON parse error - "+e.Description)
+			return compat.Detail(400, "JSON parse error - "+e.Description)
 		}
-		return drfDetail(statusOf(e.Kind), e.Description)
+		return compat.Detail(statusOf(e.Kind), e.Description)
 	}
 	return err
-}
-
-// required reports the missing fields in DRF's shape.
-func required(fields map[string]string) error {
-	missing := map[string]string{}
-	for k, v := range fields {
-		if v == "" {
-			missing[k] = msgRequired
-		}
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	return drfFields(missing)
 }
 
 func (s *Server) handleCompatRegister(c echo.Context) error {
@@ -205,11 +94,11 @@ func (s *Server) handleCompatRegister(c echo.Context) error {
 	if err := decodeCompat(c, &in); err != nil {
 		return err
 	}
-	if err := required(map[string]string{"username": in.Username, "password1": in.Password1, "password2": in.Password2}); err != nil {
+	if err := compat.Required(map[string]string{"username": in.Username, "password1": in.Password1, "password2": in.Password2}); err != nil {
 		return err
 	}
 	if in.Password1 != in.Password2 {
-		return drfNonField(msgMismatch)
+		return compat.NonField(compat.MsgMismatch)
 	}
 	ctx := c.Request().Context()
 	u, err := s.accounts.Register(ctx, account.Registration{Username: in.Username, Email: in.Email, Password: in.Password1}, c.RealIP())
@@ -233,7 +122,7 @@ func (s *Server) handleCompatLogin(c echo.Context) error {
 		return err
 	}
 	if in.Password == "" {
-		return required(map[string]string{"password": ""})
+		return compat.Required(map[string]string{"password": ""})
 	}
 	ctx := c.Request().Context()
 	username := in.Username
@@ -246,7 +135,7 @@ func (s *Server) handleCompatLogin(c echo.Context) error {
 		}
 	}
 	if username == "" {
-		return drfNonField(`Must include "username" and "password".`)
+		return compat.NonField(`Must include "username" and "password".`)
 	}
 	u, err := s.accounts.Authenticate(ctx, username, in.Password, c.RealIP())
 	if err != nil {
@@ -319,7 +208,7 @@ func (s *Server) handleCompatUser(c echo.Context) error {
 		return err
 	}
 	if c.Request().Method == http.MethodPut && in.Username == nil {
-		return required(map[string]string{"username": ""})
+		return compat.Required(map[string]string{"username": ""})
 	}
 	u, err := s.accounts.UpdateProfile(c.Request().Context(), u.ID, account.ProfilePatch{Username: in.Username, FirstName: in.FirstName, LastName: in.LastName, CurrentPassword: in.Password})
 	if err != nil {
@@ -337,11 +226,11 @@ func (s *Server) handleCompatPasswordChange(c echo.Context) error {
 	if err := decodeCompat(c, &in); err != nil {
 		return err
 	}
-	if err := required(map[string]string{"old_password": in.OldPassword, "new_password1": in.NewPassword1, "new_password2": in.NewPassword2}); err != nil {
+	if err := compat.Required(map[string]string{"old_password": in.OldPassword, "new_password1": in.NewPassword1, "new_password2": in.NewPassword2}); err != nil {
 		return err
 	}
 	if in.NewPassword1 != in.NewPassword2 {
-		return drfFields(map[string]string{"new_password2": msgMismatch})
+		return compat.Fields(map[string]string{"new_password2": compat.MsgMismatch})
 	}
 	u, _ := c.Get(userKey).(storage.User)
 	if err := s.accounts.ChangePassword(c.Request().Context(), u, claimsOf(c).SessionID, in.OldPassword, in.NewPassword1); err != nil {
@@ -357,7 +246,7 @@ func (s *Server) handleCompatResetRequest(c echo.Context) error {
 	if err := decodeCompat(c, &in); err != nil {
 		return err
 	}
-	if err := required(map[string]string{"email": in.Email}); err != nil {
+	if err := compat.Required(map[string]string{"email": in.Email}); err != nil {
 		return err
 	}
 	if err := s.accounts.RequestReset(c.Request().Context(), in.Email, c.RealIP()); err != nil {
@@ -376,20 +265,20 @@ func (s *Server) handleCompatResetConfirm(c echo.Context) error {
 	if err := decodeCompat(c, &in); err != nil {
 		return err
 	}
-	if err := required(map[string]string{"uid": in.UID, "token": in.Token, "new_password1": in.NewPassword1, "new_password2": in.NewPassword2}); err != nil {
+	if err := compat.Required(map[string]string{"uid": in.UID, "token": in.Token, "new_password1": in.NewPassword1, "new_password2": in.NewPassword2}); err != nil {
 		return err
 	}
 	// The uid of the link is accepted as Django sends it; the token alone
 	// (256 random bits, single-use) decides whose password changes.
 	if _, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(in.UID, "=")); err != nil {
-		return drfFields(map[string]string{"uid": "Invalid value"})
+		return compat.Fields(map[string]string{"uid": "Invalid value"})
 	}
 	if in.NewPassword1 != in.NewPassword2 {
-		return drfFields(map[string]string{"new_password2": msgMismatch})
+		return compat.Fields(map[string]string{"new_password2": compat.MsgMismatch})
 	}
 	err := s.accounts.ConfirmReset(c.Request().Context(), in.Token, in.NewPassword1, c.RealIP())
 	if errs.ReasonOf(err) == errs.ReasonBadLink {
-		return drfFields(map[string]string{"token": "Invalid value"})
+		return compat.Fields(map[string]string{"token": "Invalid value"})
 	}
 	if err != nil {
 		return err
@@ -404,7 +293,7 @@ func legacyTokenError(err error) error {
 	if !ok || e.Kind == errs.Unavailable {
 		return err
 	}
-	return drfNonField(tokenMessage(e.Reason))
+	return compat.NonField(compat.TokenMessage(e.Reason))
 }
 
 // handleCompatRefresh is djangorestframework-jwt's refresh_jwt_token.
@@ -415,12 +304,12 @@ func (s *Server) handleCompatRefresh(c echo.Context) error {
 	if err := decodeCompat(c, &in); err != nil {
 		return err
 	}
-	if err := required(map[string]string{"token": in.Token}); err != nil {
+	if err := compat.Required(map[string]string{"token": in.Token}); err != nil {
 		return err
 	}
 	tok, err := s.oauth.LegacyRefresh(c.Request().Context(), in.Token)
 	if err == oauth.ErrLegacyRefreshExpired {
-		return drfNonField(msgRefreshEnd)
+		return compat.NonField(compat.MsgRefreshEnd)
 	}
 	if err != nil {
 		return legacyTokenError(err)
@@ -436,7 +325,7 @@ func (s *Server) handleCompatVerify(c echo.Context) error {
 	if err := decodeCompat(c, &in); err != nil {
 		return err
 	}
-	if err := required(map[string]string{"token": in.Token}); err != nil {
+	if err := compat.Required(map[string]string{"token": in.Token}); err != nil {
 		return err
 	}
 	if _, _, _, err := s.oauth.LegacyCheck(c.Request().Context(), in.Token); err != nil {

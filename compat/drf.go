@@ -1,0 +1,160 @@
+// Package compat words authd's errors as Django REST Framework,
+// django-rest-auth and djangorestframework-jwt do, for the Django-era paths:
+// the shapes ({"field": ["message"]}, {"non_field_errors": [...]},
+// {"detail": "..."}) and the sentences, so a front end written for that
+// setup reads authd's answers unchanged. It knows nothing of HTTP beyond the
+// status numbers those packages answer with.
+package compat
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/authd/authd/errs"
+)
+
+// Problem is an error in DRF's shape: {"field": ["message"]},
+// {"non_field_errors": [...]} or {"detail": "..."}.
+type Problem struct {
+	Status     int
+	Body       any
+	RetryAfter int
+	Challenge  string
+}
+
+func (e *Problem) Error() string { return fmt.Sprintf("drf %d: %v", e.Status, e.Body) }
+
+// Fields is a 400 with a message per field.
+func Fields(fields map[string]string) *Problem {
+	body := make(map[string][]string, len(fields))
+	for k, v := range fields {
+		body[k] = []string{v}
+	}
+	return &Problem{Status: 400, Body: body}
+}
+
+// NonField is a 400 about the request as a whole.
+func NonField(msg string) *Problem {
+	return &Problem{Status: 400, Body: map[string][]string{"non_field_errors": {msg}}}
+}
+
+// Detail is DRF's {"detail": msg}.
+func Detail(status int, msg string) *Problem {
+	return &Problem{Status: status, Body: map[string]string{"detail": msg}}
+}
+
+// Messages of the Django-era packages.
+const (
+	MsgRequired   = "This field is required."
+	MsgMismatch   = "The two password fields didn’t match."
+	MsgBadLogin   = "Unable to log in with provided credentials."
+	MsgNoCreds    = "Authentication credentials were not provided."
+	MsgExpired    = "Signature has expired."
+	MsgBadToken   = "Error decoding signature."
+	MsgRevoked    = "Token has been revoked (logged out or the password changed)."
+	MsgRefreshEnd = "Refresh has expired."
+	JWTChallenge  = `JWT realm="api"`
+)
+
+// Render words a domain error as DRF and Django would; renames maps
+// authd's field names to the path's own (password → password1).
+func Render(e *errs.Error, renames map[string]string) *Problem {
+	switch {
+	case e.Kind == errs.TooMany:
+		return &Problem{Status: 429, RetryAfter: e.RetrySeconds(),
+			Body: map[string]string{"detail": fmt.Sprintf("Request was throttled. Expected available in %d seconds.", e.RetrySeconds())}}
+	case e.Reason == errs.ReasonBadCredentials:
+		return NonField(MsgBadLogin)
+	case e.Kind == errs.Unauthenticated || e.Kind == errs.Forbidden:
+		d := Detail(401, TokenMessage(e.Reason))
+		d.Challenge = JWTChallenge
+		return d
+	case len(e.Fields) > 0 && (e.Kind == errs.Invalid || e.Kind == errs.Conflict):
+		fields := map[string]string{}
+		for k, v := range e.Fields {
+			if n, ok := renames[k]; ok {
+				k = n
+			}
+			fields[k] = message(k, v, e.Kind)
+		}
+		return Fields(fields)
+	case e.Kind == errs.Invalid:
+		return NonField(e.Description)
+	}
+	d := Detail(status(e.Kind), e.Description)
+	d.RetryAfter = e.RetrySeconds()
+	return d
+}
+
+// TokenMessage is djangorestframework-jwt's wording for a refused token,
+// except that a token ended by logout says so instead of blaming the
+// signature.
+func TokenMessage(r errs.Reason) string {
+	switch r {
+	case errs.ReasonTokenExpired:
+		return MsgExpired
+	case errs.ReasonTokenRevoked:
+		return MsgRevoked
+	case errs.ReasonTokenMissing:
+		return MsgNoCreds
+	}
+	return MsgBadToken
+}
+
+// drfMessage words a field problem as Django would.
+func message(field, msg string, kind errs.Kind) string {
+	if kind == errs.Conflict && field == "username" {
+		return "A user with that username already exists."
+	}
+	if kind == errs.Conflict && field == "email" {
+		return "A user is already registered with this e-mail address."
+	}
+	if msg != "" && msg[0] >= 'A' && msg[0] <= 'Z' {
+		return msg
+	}
+	subject := "This field"
+	if strings.Contains(field, "password") {
+		subject = "This password"
+	}
+	return subject + " " + strings.TrimSuffix(msg, ".") + "."
+}
+
+// Required reports the missing (empty) fields in DRF's shape, nil when
+// none is missing.
+func Required(fields map[string]string) error {
+	missing := map[string]string{}
+	for k, v := range fields {
+		if v == "" {
+			missing[k] = MsgRequired
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return Fields(missing)
+}
+
+// status is the status DRF answers an error kind with.
+func status(k errs.Kind) int {
+	switch k {
+	case errs.Invalid:
+		return 400
+	case errs.Unauthenticated:
+		return 401
+	case errs.Forbidden:
+		return 403
+	case errs.NotFound:
+		return 404
+	case errs.Conflict:
+		return 409
+	case errs.TooLarge:
+		return 413
+	case errs.UnsupportedMedia:
+		return 415
+	case errs.TooMany:
+		return 429
+	case errs.Unavailable:
+		return 503
+	}
+	return 500
+}
