@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/authd/authd/users"
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/users"
 )
 
 func cmdUsers(ctx context.Context, e env, args []string) error {
@@ -214,9 +214,11 @@ func cmdUsersImport(ctx context.Context, e env, args []string) error {
 Import users from FILE, the output of Django's
 "python manage.py dumpdata auth.user". Password hashes are kept
 (pbkdf2_sha256, bcrypt, argon2) and upgraded to argon2id at each user's next
-login. Usernames that already exist are skipped and listed. The import is
-atomic: a bad record aborts it with the record's index, and nothing is
-written.`)
+login, and so are Django's pks. Usernames that already exist are skipped and
+listed. The import is atomic: a bad record, two records that authd cannot
+tell apart (usernames differing only in case, a shared email, a shared pk),
+or an email or pk that another user already holds aborts it, naming the
+records, and nothing is written.`)
 	format := fs.String("format", "", "input `format`: django (required)")
 	if done, err := parseOrHelp(e, fs, args); done {
 		return err
@@ -245,31 +247,12 @@ written.`)
 		return err
 	}
 	defer db.Close()
-	now := time.Now()
-	list := make([]storage.User, len(recs))
-	for i, r := range recs {
-		created := r.DateJoined
-		if created.IsZero() {
-			created = now
-		}
-		list[i] = storage.User{
-			ID:            users.NewID(),
-			Username:      r.Username,
-			Email:         r.Email,
-			EmailVerified: false, // Django's auth.user does not record it
-			PasswordHash:  r.PasswordHash,
-			FirstName:     r.FirstName,
-			LastName:      r.LastName,
-			Disabled:      !r.IsActive,
-			CreatedAt:     created,
-			UpdatedAt:     now,
-		}
-	}
-	skipped, err := db.ImportUsers(ctx, list)
+	res, err := users.ImportDjango(ctx, db, recs, time.Now())
 	if err != nil {
 		return fmt.Errorf("users import: nothing imported: %w", err)
 	}
-	fmt.Fprintf(e.stdout, "imported %d user(s)", len(list)-len(skipped))
+	skipped := res.Skipped
+	fmt.Fprintf(e.stdout, "imported %d user(s)", res.Imported)
 	if len(skipped) > 0 {
 		fmt.Fprintf(e.stdout, "; skipped %d existing: %s", len(skipped), strings.Join(skipped, ", "))
 	}
