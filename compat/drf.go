@@ -1,9 +1,3 @@
-// Package compat words authd's errors as Django REST Framework,
-// django-rest-auth and djangorestframework-jwt do, for the Django-era paths:
-// the shapes ({"field": ["message"]}, {"non_field_errors": [...]},
-// {"detail": "..."}) and the sentences, so a front end written for that
-// setup reads authd's answers unchanged. It knows nothing of HTTP beyond the
-// status numbers those packages answer with.
 package compat
 
 import (
@@ -43,31 +37,22 @@ func Detail(status int, msg string) *Problem {
 	return &Problem{Status: status, Body: map[string]string{"detail": msg}}
 }
 
-// Messages of the Django-era packages.
-const (
-	MsgRequired   = "This field is required."
-	MsgMismatch   = "The two password fields didn’t match."
-	MsgBadLogin   = "Unable to log in with provided credentials."
-	MsgNoCreds    = "Authentication credentials were not provided."
-	MsgExpired    = "Signature has expired."
-	MsgBadToken   = "Error decoding signature."
-	MsgRevoked    = "Token has been revoked (logged out or the password changed)."
-	MsgRefreshEnd = "Refresh has expired."
-	JWTChallenge  = `JWT realm="api"`
-)
+// Revoked is authd's own detail for a token ended by logout, a password
+// change or a reset: djangorestframework-jwt could not end tokens, and its
+// DecodeError would send people looking for a key problem.
+const Revoked = "Token has been revoked (logged out or the password changed)."
 
 // Render words a domain error as DRF and Django would; renames maps
 // authd's field names to the path's own (password → password1).
 func Render(e *errs.Error, renames map[string]string) *Problem {
 	switch {
 	case e.Kind == errs.TooMany:
-		return &Problem{Status: 429, RetryAfter: e.RetrySeconds(),
-			Body: map[string]string{"detail": fmt.Sprintf("Request was throttled. Expected available in %d seconds.", e.RetrySeconds())}}
+		return &Problem{Status: 429, RetryAfter: e.RetrySeconds(), Body: map[string]string{"detail": Throttled(e.RetrySeconds())}}
 	case e.Reason == errs.ReasonBadCredentials:
-		return NonField(MsgBadLogin)
+		return NonField(BadLogin)
 	case e.Kind == errs.Unauthenticated || e.Kind == errs.Forbidden:
 		d := Detail(401, TokenMessage(e.Reason))
-		d.Challenge = JWTChallenge
+		d.Challenge = Challenge
 		return d
 	case len(e.Fields) > 0 && (e.Kind == errs.Invalid || e.Kind == errs.Conflict):
 		fields := map[string]string{}
@@ -92,13 +77,13 @@ func Render(e *errs.Error, renames map[string]string) *Problem {
 func TokenMessage(r errs.Reason) string {
 	switch r {
 	case errs.ReasonTokenExpired:
-		return MsgExpired
+		return SignatureExpired
 	case errs.ReasonTokenRevoked:
-		return MsgRevoked
+		return Revoked
 	case errs.ReasonTokenMissing:
-		return MsgNoCreds
+		return NotAuthenticated
 	}
-	return MsgBadToken
+	return DecodeError
 }
 
 // drfMessage words a field problem as Django would.
@@ -119,13 +104,13 @@ func message(field, msg string, kind errs.Kind) string {
 	return subject + " " + strings.TrimSuffix(msg, ".") + "."
 }
 
-// Required reports the missing (empty) fields in DRF's shape, nil when
+// MissingFields reports the missing (empty) fields in DRF's shape, nil when
 // none is missing.
-func Required(fields map[string]string) error {
+func MissingFields(fields map[string]string) error {
 	missing := map[string]string{}
 	for k, v := range fields {
 		if v == "" {
-			missing[k] = MsgRequired
+			missing[k] = Required
 		}
 	}
 	if len(missing) == 0 {

@@ -22,7 +22,7 @@ func TestRender(t *testing.T) {
 		{"throttled", errs.TooManyRequests(90*time.Second, "x"), nil, 429, `{"detail":"Request was throttled. Expected available in 90 seconds."}`, 90, false},
 		{"bad credentials", &errs.Error{Kind: errs.Invalid, Reason: errs.ReasonBadCredentials}, nil, 400, `{"non_field_errors":["Unable to log in with provided credentials."]}`, 0, false},
 		{"expired token", errs.InvalidToken(errs.ReasonTokenExpired, "x"), nil, 401, `{"detail":"Signature has expired."}`, 0, true},
-		{"revoked token", errs.InvalidToken(errs.ReasonTokenRevoked, "x"), nil, 401, `{"detail":"` + MsgRevoked + `"}`, 0, true},
+		{"revoked token", errs.InvalidToken(errs.ReasonTokenRevoked, "x"), nil, 401, `{"detail":"` + Revoked + `"}`, 0, true},
 		{"bad token", errs.InvalidToken(errs.ReasonTokenInvalid, "x"), nil, 401, `{"detail":"Error decoding signature."}`, 0, true},
 		{"field predicate renamed", errs.Field("password", "is too common"), map[string]string{"password": "password1"}, 400, `{"password1":["This password is too common."]}`, 0, false},
 		{"field sentence as is", errs.Field("username", "This field may not be blank."), nil, 400, `{"username":["This field may not be blank."]}`, 0, false},

@@ -94,11 +94,11 @@ func (s *Server) handleCompatRegister(c echo.Context) error {
 	if err := decodeCompat(c, &in); err != nil {
 		return err
 	}
-	if err := compat.Required(map[string]string{"username": in.Username, "password1": in.Password1, "password2": in.Password2}); err != nil {
+	if err := compat.MissingFields(map[string]string{"username": in.Username, "password1": in.Password1, "password2": in.Password2}); err != nil {
 		return err
 	}
 	if in.Password1 != in.Password2 {
-		return compat.NonField(compat.MsgMismatch)
+		return compat.NonField(compat.RegisterPasswordMismatch)
 	}
 	ctx := c.Request().Context()
 	u, err := s.accounts.Register(ctx, account.Registration{Username: in.Username, Email: in.Email, Password: in.Password1}, c.RealIP())
@@ -122,7 +122,7 @@ func (s *Server) handleCompatLogin(c echo.Context) error {
 		return err
 	}
 	if in.Password == "" {
-		return compat.Required(map[string]string{"password": ""})
+		return compat.MissingFields(map[string]string{"password": ""})
 	}
 	ctx := c.Request().Context()
 	username := in.Username
@@ -208,7 +208,7 @@ func (s *Server) handleCompatUser(c echo.Context) error {
 		return err
 	}
 	if c.Request().Method == http.MethodPut && in.Username == nil {
-		return compat.Required(map[string]string{"username": ""})
+		return compat.MissingFields(map[string]string{"username": ""})
 	}
 	u, err := s.accounts.UpdateProfile(c.Request().Context(), u.ID, account.ProfilePatch{Username: in.Username, FirstName: in.FirstName, LastName: in.LastName, CurrentPassword: in.Password})
 	if err != nil {
@@ -226,11 +226,11 @@ func (s *Server) handleCompatPasswordChange(c echo.Context) error {
 	if err := decodeCompat(c, &in); err != nil {
 		return err
 	}
-	if err := compat.Required(map[string]string{"old_password": in.OldPassword, "new_password1": in.NewPassword1, "new_password2": in.NewPassword2}); err != nil {
+	if err := compat.MissingFields(map[string]string{"old_password": in.OldPassword, "new_password1": in.NewPassword1, "new_password2": in.NewPassword2}); err != nil {
 		return err
 	}
 	if in.NewPassword1 != in.NewPassword2 {
-		return compat.Fields(map[string]string{"new_password2": compat.MsgMismatch})
+		return compat.Fields(map[string]string{"new_password2": compat.PasswordChangeMismatch})
 	}
 	u, _ := c.Get(userKey).(storage.User)
 	if err := s.accounts.ChangePassword(c.Request().Context(), u, claimsOf(c).SessionID, in.OldPassword, in.NewPassword1); err != nil {
@@ -246,7 +246,7 @@ func (s *Server) handleCompatResetRequest(c echo.Context) error {
 	if err := decodeCompat(c, &in); err != nil {
 		return err
 	}
-	if err := compat.Required(map[string]string{"email": in.Email}); err != nil {
+	if err := compat.MissingFields(map[string]string{"email": in.Email}); err != nil {
 		return err
 	}
 	if err := s.accounts.RequestReset(c.Request().Context(), in.Email, c.RealIP()); err != nil {
@@ -265,7 +265,7 @@ func (s *Server) handleCompatResetConfirm(c echo.Context) error {
 	if err := decodeCompat(c, &in); err != nil {
 		return err
 	}
-	if err := compat.Required(map[string]string{"uid": in.UID, "token": in.Token, "new_password1": in.NewPassword1, "new_password2": in.NewPassword2}); err != nil {
+	if err := compat.MissingFields(map[string]string{"uid": in.UID, "token": in.Token, "new_password1": in.NewPassword1, "new_password2": in.NewPassword2}); err != nil {
 		return err
 	}
 	// The uid of the link is accepted as Django sends it; the token alone
@@ -274,7 +274,7 @@ func (s *Server) handleCompatResetConfirm(c echo.Context) error {
 		return compat.Fields(map[string]string{"uid": "Invalid value"})
 	}
 	if in.NewPassword1 != in.NewPassword2 {
-		return compat.Fields(map[string]string{"new_password2": compat.MsgMismatch})
+		return compat.Fields(map[string]string{"new_password2": compat.PasswordChangeMismatch})
 	}
 	err := s.accounts.ConfirmReset(c.Request().Context(), in.Token, in.NewPassword1, c.RealIP())
 	if errs.ReasonOf(err) == errs.ReasonBadLink {
@@ -304,12 +304,12 @@ func (s *Server) handleCompatRefresh(c echo.Context) error {
 	if err := decodeCompat(c, &in); err != nil {
 		return err
 	}
-	if err := compat.Required(map[string]string{"token": in.Token}); err != nil {
+	if err := compat.MissingFields(map[string]string{"token": in.Token}); err != nil {
 		return err
 	}
 	tok, err := s.oauth.LegacyRefresh(c.Request().Context(), in.Token)
 	if err == oauth.ErrLegacyRefreshExpired {
-		return compat.NonField(compat.MsgRefreshEnd)
+		return compat.NonField(compat.RefreshExpired)
 	}
 	if err != nil {
 		return legacyTokenError(err)
@@ -325,7 +325,7 @@ func (s *Server) handleCompatVerify(c echo.Context) error {
 	if err := decodeCompat(c, &in); err != nil {
 		return err
 	}
-	if err := compat.Required(map[string]string{"token": in.Token}); err != nil {
+	if err := compat.MissingFields(map[string]string{"token": in.Token}); err != nil {
 		return err
 	}
 	if _, _, _, err := s.oauth.LegacyCheck(c.Request().Context(), in.Token); err != nil {

@@ -21,6 +21,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -33,8 +34,8 @@ var (
 	// ErrNotFound means the row asked for does not exist (or is no longer
 	// usable, where a method says so).
 	ErrNotFound = errors.New("storage: not found")
-	// ErrAlreadyExists means a unique key (user id, username, email, token
-	// hash, kid) is already taken.
+	// ErrAlreadyExists means a unique key (user id, user pk, username,
+	// email, token hash, kid) is already taken.
 	ErrAlreadyExists = errors.New("storage: already exists")
 	// ErrSpent means a refresh token was already rotated, or an
 	// authorization code already redeemed, by another request.
@@ -75,19 +76,25 @@ type Storage interface {
 
 // UserStore holds user accounts.
 type UserStore interface {
-	// CreateUser inserts u. ErrAlreadyExists when the id, the username (by
-	// UsernameKey) or a non-empty email (by EmailKey) is taken.
+	// CreateUser inserts u. When u.PK is 0 the user gets the next free pk,
+	// one more than the highest in use, decided inside the insert's
+	// transaction so that concurrent calls (from any process) get distinct
+	// ones; a positive u.PK is kept. ErrAlreadyExists when the id, the pk,
+	// the username (by UsernameKey) or a non-empty email (by EmailKey) is
+	// taken. Read the user back to learn the pk it got.
 	CreateUser(ctx context.Context, u User) error
 	// GetUser returns the user with this id, or ErrNotFound.
 	GetUser(ctx context.Context, id string) (User, error)
+	// GetUserByPK returns the user with this integer pk, or ErrNotFound.
+	GetUserByPK(ctx context.Context, pk int64) (User, error)
 	// GetUserByUsername finds a user by UsernameKey(username), or ErrNotFound.
 	GetUserByUsername(ctx context.Context, username string) (User, error)
 	// GetUserByEmail finds a user by EmailKey(email), or ErrNotFound.
 	GetUserByEmail(ctx context.Context, email string) (User, error)
 	// UpdateUser reads the user, calls fn with it and stores what fn left in
 	// it, atomically. fn may change Username, Email, EmailVerified,
-	// FirstName, LastName and PasswordHash; ID and CreatedAt are kept whatever
-	// fn does, and UpdatedAt is set to now. When the email changes (by
+	// FirstName, LastName and PasswordHash; ID, PK and CreatedAt are kept
+	// whatever fn does, and UpdatedAt is set to now. When the email changes (by
 	// EmailKey), the user's unused PurposeReset tokens are marked used in
 	// the same transaction. An error from fn aborts the
 	// update and is returned as is. ErrNotFound for an unknown id;
@@ -116,9 +123,11 @@ type UserStore interface {
 	SetDisabled(ctx context.Context, userID string, disabled bool, now time.Time) ([]string, error)
 	// ImportUsers inserts users in one transaction. A user whose username
 	// is already taken (in the database or earlier in the list) is skipped
-	// and its username is returned in skipped. Any other failure (an email
-	// taken, an id taken) aborts the whole import, nothing written, with an
-	// error naming the index of the user in the list.
+	// and its username is returned in skipped. A user with a positive PK
+	// keeps it; those with PK 0 are numbered after the highest pk in the
+	// database and in the list, in list order. Any other failure (an email,
+	// an id or a pk taken) aborts the whole import, nothing written, with an
+	// *ImportError naming the index of the user in the list.
 	ImportUsers(ctx context.Context, users []User) (skipped []string, err error)
 }
 
@@ -249,8 +258,10 @@ type AuthCodeStore interface {
 type User struct {
 	// ID is opaque, random, and never reused; it is the sub of tokens.
 	ID string
-	// PK is the user's integer key (Django's auth_user.id for imported
-	// users), for the Django-era paths and the projects moving from them.
+	// PK is the user's integer primary key, unique and positive: Django's
+	// auth_user.id for an imported user, the next free number for others.
+	// It never changes. 0 in a User given to CreateUser or ImportUsers
+	// asks for the next free one.
 	PK int64
 	// Username is kept as the user chose it (after Unicode NFC); it is
 	// unique by UsernameKey.
@@ -267,6 +278,28 @@ type User struct {
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 }
+
+// ImportError is how ImportUsers fails because of one user of its list.
+// When Key is set, Err wraps ErrAlreadyExists.
+type ImportError struct {
+	// Index is the position of the user in the list.
+	Index int
+	// Key names the unique key of the user that is already taken, in the
+	// database or earlier in the list: "id", "pk" or "email". It is ""
+	// when the failure is something else.
+	Key string
+	Err error
+}
+
+func (e *ImportError) Error() string {
+	if e.Key != "" {
+		return fmt.Sprintf("user %d: %s already taken: %v", e.Index, e.Key, e.Err)
+	}
+	return fmt.Sprintf("user %d: %v", e.Index, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *ImportError) Unwrap() error { return e.Err }
 
 // Session is one sign-in: the sid of its tokens and the family of its
 // refresh tokens.

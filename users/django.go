@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +21,10 @@ var ErrDumpTooLarge = errors.New("users: django dump larger than 64 MiB")
 
 // DjangoUser is one user of a Django dump, checked by this package's rules.
 type DjangoUser struct {
+	// PK is the record's pk, Django's auth_user.id, kept as the user's pk
+	// in authd; 0 when the dump has none (dumpdata --natural-primary),
+	// and authd numbers the user.
+	PK int64
 	// Username is in NFC (NormalizeUsername).
 	Username string
 	// Email is "" or a valid address (NormalizeEmail).
@@ -65,11 +70,12 @@ func (e *ImportError) Unwrap() error { return e.Err }
 // djangoRecord is one element of `manage.py dumpdata` output.
 type djangoRecord struct {
 	Model  string          `json:"model"`
+	PK     json.RawMessage `json:"pk"`
 	Fields json.RawMessage `json:"fields"`
 }
 
 // djangoFields are the auth.user fields read; pointers tell a missing or
-// null field from an empty one. Others (pk, is_staff, is_superuser,
+// null field from an empty one. Others (is_staff, is_superuser,
 // last_login, groups, user_permissions) are ignored.
 type djangoFields struct {
 	Username   *string `json:"username"`
@@ -85,10 +91,13 @@ type djangoFields struct {
 // auth.user`: an array of {"model": "auth.user", "pk": N, "fields": {…}}. It
 // returns every user, or the first problem: an *ImportError naming the
 // record for a record that is not auth.user, lacks a field or has one of
-// the wrong JSON type, breaks a field rule of this package, or holds a
-// password hash in a format authd cannot verify (see
-// password.ValidateHash); ErrDumpTooLarge past MaxDumpSize; another error
-// when the input is not a JSON array.
+// the wrong JSON type, has a pk that is not a positive integer, breaks a
+// field rule of this package, or holds a password hash in a format authd
+// cannot verify (see password.ValidateHash); ErrDumpTooLarge past
+// MaxDumpSize; another error when the input is not a JSON array. When
+// every record is fine on its own but some cannot be imported together
+// (see CheckDjangoConflicts), it returns a *ConflictError naming all of
+// them.
 func ParseDjangoDump(r io.Reader) ([]DjangoUser, error) {
 	return parseDjangoDump(r, MaxDumpSize)
 }
@@ -126,6 +135,9 @@ func parseDjangoDump(r io.Reader, max int64) ([]DjangoUser, error) {
 			return nil, dumpErr(err)
 		}
 		return nil, errors.New("users: django dump: data after the array")
+	}
+	if err := CheckDjangoConflicts(out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -178,6 +190,9 @@ func parseDjangoRecord(raw json.RawMessage) (DjangoUser, *ImportError) {
 	}
 	var u DjangoUser
 	var err error
+	if u.PK, err = parseDjangoPK(rec.PK); err != nil {
+		return fail(err, "field pk: %v", err)
+	}
 	if u.Username, err = NormalizeUsername(*f.Username); err != nil {
 		return fail(err, "%s", fieldReason(err))
 	}
@@ -204,6 +219,19 @@ func parseDjangoRecord(raw json.RawMessage) (DjangoUser, *ImportError) {
 		return fail(err, "field date_joined: %v", err)
 	}
 	return u, nil
+}
+
+// parseDjangoPK reads a record's pk: a positive JSON integer, or 0 when the
+// record has none (null or absent).
+func parseDjangoPK(raw json.RawMessage) (int64, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, nil
+	}
+	pk, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil || pk < 1 {
+		return 0, errors.New("want a positive integer")
+	}
+	return pk, nil
 }
 
 // fieldReason is the Reason of an ImportError for a refused field.

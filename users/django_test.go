@@ -30,14 +30,15 @@ func readFixture(t *testing.T) []DjangoUser {
 // (testdata/gen_django_users.py).
 func TestParseDjangoFixture(t *testing.T) {
 	got := readFixture(t)
+	// pk 3 was deleted in Django before the dump: the pks keep its gap.
 	want := []DjangoUser{
-		{Username: "alice", Email: "alice@example.com", FirstName: "Alice", LastName: "Liddell", IsActive: true,
+		{PK: 1, Username: "alice", Email: "alice@example.com", FirstName: "Alice", LastName: "Liddell", IsActive: true,
 			DateJoined: time.Date(2019, 3, 14, 15, 9, 26, 535e6, time.UTC)},
-		{Username: "bob.builder", Email: "Bob@example.org", FirstName: "Bob", IsActive: false,
+		{PK: 2, Username: "bob.builder", Email: "Bob@example.org", FirstName: "Bob", IsActive: false,
 			DateJoined: time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)},
-		{Username: "jörg_müller", FirstName: "Jörg", LastName: "Müller", IsActive: true,
+		{PK: 4, Username: "jörg_müller", FirstName: "Jörg", LastName: "Müller", IsActive: true,
 			DateJoined: time.Date(2020, 7, 8, 9, 10, 11, 120e6, time.UTC)},
-		{Username: "carol+admin", Email: "carol@example.com", IsActive: true, UnusablePassword: true,
+		{PK: 5, Username: "carol+admin", Email: "carol@example.com", IsActive: true, UnusablePassword: true,
 			DateJoined: time.Date(2021, 12, 31, 23, 59, 59, 999e6, time.UTC)},
 	}
 	if len(got) != len(want) {
@@ -98,8 +99,16 @@ func TestDjangoHashesVerify(t *testing.T) {
 const goodHash = "pbkdf2_sha256$1000$khb2570nm0s7chHr4BzTty$yGM6qVFTc44lOr7alIZ5wR084G5ddgaRJpHKpR/0ZRo="
 
 // record builds a dumpdata record; fields overrides or (with a nil value)
-// removes fields of a valid one.
+// removes fields of a valid one. Its pk is 1 unless fields has "pk": a
+// rawJSON value replaces it, nil removes it.
 func record(model string, fields map[string]any) string {
+	pk, hasPK := `"pk": 1, `, true
+	if v, ok := fields["pk"]; ok {
+		pk, hasPK = "", v != nil
+		if hasPK {
+			pk = `"pk": ` + jsonValue(v) + ", "
+		}
+	}
 	f := map[string]any{
 		"password": goodHash, "last_login": nil, "is_superuser": false,
 		"username": "user", "first_name": "", "last_name": "", "email": "",
@@ -107,6 +116,9 @@ func record(model string, fields map[string]any) string {
 		"groups": []int{}, "user_permissions": []int{},
 	}
 	for k, v := range fields {
+		if k == "pk" {
+			continue
+		}
 		if v == nil {
 			delete(f, k)
 		} else {
@@ -114,7 +126,7 @@ func record(model string, fields map[string]any) string {
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `{"model": %q, "pk": 1, "fields": {`, model)
+	fmt.Fprintf(&b, `{"model": %q, %s"fields": {`, model, pk)
 	first := true
 	for k, v := range f {
 		if !first {
@@ -182,6 +194,13 @@ func TestParseDjangoDumpErrors(t *testing.T) {
 		{"md5 unsalted", dump(record("auth.user", map[string]any{"password": "5f4dcc3b5aa765d61d8327deb882cf99"})), 0, "field password", password.ErrUnknownFormat},
 		{"pbkdf2 too costly", dump(record("auth.user", map[string]any{"password": "pbkdf2_sha256$99999999$salt$yGM6qVFTc44lOr7alIZ5wR084G5ddgaRJpHKpR/0ZRo="})), 0, "iterations", password.ErrUnknownFormat},
 		{"syntax error", dump(ok, `{"model": "auth.user",}`), 1, "invalid JSON", nil},
+		{"pk zero", dump(record("auth.user", map[string]any{"pk": rawJSON("0")})), 0, "field pk: want a positive integer", nil},
+		{"pk negative", dump(record("auth.user", map[string]any{"pk": rawJSON("-3")})), 0, "field pk", nil},
+		{"pk a string", dump(record("auth.user", map[string]any{"pk": "7"})), 0, "field pk", nil},
+		{"pk a fraction", dump(record("auth.user", map[string]any{"pk": rawJSON("7.5")})), 0, "field pk", nil},
+		{"pk in exponent form", dump(record("auth.user", map[string]any{"pk": rawJSON("1e3")})), 0, "field pk", nil},
+		{"pk past int64", dump(record("auth.user", map[string]any{"pk": rawJSON("9223372036854775808")})), 0, "field pk", nil},
+		{"pk an object", dump(record("auth.user", map[string]any{"pk": rawJSON(`{"id": 1}`)})), 0, "field pk", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			users, err := ParseDjangoDump(strings.NewReader(tc.in))
@@ -241,7 +260,7 @@ func TestParseDjangoDumpFile(t *testing.T) {
 }
 
 func TestParseDjangoDumpTooLarge(t *testing.T) {
-	in := dump(record("auth.user", nil), record("auth.user", map[string]any{"username": "other"}))
+	in := dump(record("auth.user", nil), record("auth.user", map[string]any{"username": "other", "pk": rawJSON("2")}))
 	if _, err := parseDjangoDump(strings.NewReader(in), int64(len(in))); err != nil {
 		t.Errorf("dump of exactly the limit = %v, want nil", err)
 	}

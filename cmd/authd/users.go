@@ -196,9 +196,11 @@ func cmdUsersImport(ctx context.Context, e env, args []string) error {
 Import users from FILE, the output of Django's
 "python manage.py dumpdata auth.user". Password hashes are kept
 (pbkdf2_sha256, bcrypt, argon2) and upgraded to argon2id at each user's next
-login. Usernames that already exist are skipped and listed. The import is
-atomic: a bad record aborts it with the record's index, and nothing is
-written.`)
+login, and so are Django's pks. Usernames that already exist are skipped and
+listed. The import is atomic: a bad record, two records that authd cannot
+tell apart (usernames differing only in case, a shared email, a shared pk),
+or an email or pk that another user already holds aborts it, naming the
+records, and nothing is written.`)
 	format := fs.String("format", "", "input `format`: django (required)")
 	if done, err := parseOrHelp(e, fs, args); done {
 		return err

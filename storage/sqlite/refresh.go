@@ -59,7 +59,7 @@ func (db *DB) GetRefreshFamily(ctx context.Context, hash string) (storage.Refres
 		timeCol{&t.ExpiresAt}, timeCol{&t.SpentAt}, &t.Replay, timeCol{&t.ReplayUntil},
 		&s.ID, &s.UserID, &s.ClientID, &s.Scope, timeCol{&s.AuthTime}, timeCol{&s.CreatedAt},
 		timeCol{&s.LastUsedAt}, timeCol{&s.ExpiresAt}, timeCol{&s.EndedAt}, &s.UserAgent, &s.Address,
-		&u.ID, &u.Username, textCol{&u.Email}, &u.EmailVerified, &u.PasswordHash,
+		&u.ID, &u.PK, &u.Username, textCol{&u.Email}, &u.EmailVerified, &u.PasswordHash,
 		&u.FirstName, &u.LastName, &u.Disabled, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
 	if err != nil {
 		return storage.RefreshToken{}, storage.Session{}, storage.User{}, fmt.Errorf("sqlite: get refresh family: %w", notFound(err))

@@ -277,8 +277,8 @@ func setupShared(t *testing.T, db *DB, n int) {
 }
 
 // checkShared checks the result of writeLoad by every prefix: every user
-// and key is there (no lost update) and every shared token has exactly one
-// successor.
+// and key is there (no lost update), the users have distinct pks, and
+// every shared token has exactly one successor.
 func checkShared(t *testing.T, db *DB, prefixes []string, n int) {
 	t.Helper()
 	ctx := t.Context()
@@ -289,11 +289,22 @@ func checkShared(t *testing.T, db *DB, prefixes []string, n int) {
 	if len(keys) != len(prefixes)*n {
 		t.Errorf("%d keys, want %d: an UpdateKeys was lost", len(keys), len(prefixes)*n)
 	}
+	// Users numbered by concurrent writers get the pks 2… (1 is the
+	// owner's), each once.
+	pks := map[int64]bool{}
 	for _, p := range prefixes {
 		for i := range n {
-			if _, err := db.GetUser(ctx, fmt.Sprintf("%s-%d", p, i)); err != nil {
+			u, err := db.GetUser(ctx, fmt.Sprintf("%s-%d", p, i))
+			if err != nil {
 				t.Errorf("GetUser(%s-%d): %v", p, i, err)
 			}
+			pks[u.PK] = true
+		}
+	}
+	for pk := int64(2); pk < int64(2+len(prefixes)*n); pk++ {
+		if !pks[pk] {
+			t.Errorf("no user got pk %d; got %d distinct pks for %d users", pk, len(pks), len(prefixes)*n)
+			break
 		}
 	}
 	for i := range n {
@@ -450,5 +461,72 @@ func TestObserveCommit(t *testing.T) {
 	defer mu.Unlock()
 	if len(commits) != got {
 		t.Errorf("a failed write was observed as a commit")
+	}
+}
+
+// TestMigrateUserPK: migration 0004 numbers the users a database already
+// holds in the order they joined, and from then on every user has a pk
+// that never changes.
+func TestMigrateUserPK(t *testing.T) {
+	ctx := t.Context()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "authd.db"), Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer db.Close()
+	all := db.migrations
+	var before []migration
+	for _, m := range all {
+		if m.name < "0004_user_pk.sql" {
+			before = append(before, m)
+		}
+	}
+	db.migrations = before
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate to %d: %v", len(before), err)
+	}
+	// Inserted out of joining order; two joined at the same time, and one
+	// has no created_at.
+	for _, u := range []struct {
+		id      string
+		created any
+	}{
+		{"u-c", int64(300)}, {"u-none", nil}, {"u-a", int64(100)}, {"u-b2", int64(200)}, {"u-b1", int64(200)},
+	} {
+		_, err := db.w.ExecContext(ctx, `INSERT INTO users (id, username, username_key, created_at) VALUES (?, ?, ?, ?)`,
+			u.id, u.id, u.id, u.created)
+		if err != nil {
+			t.Fatalf("insert %s: %v", u.id, err)
+		}
+	}
+	db.migrations = all
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	for id, want := range map[string]int64{"u-a": 1, "u-b2": 2, "u-b1": 3, "u-c": 4, "u-none": 5} {
+		u, err := db.GetUser(ctx, id)
+		if err != nil || u.PK != want {
+			t.Errorf("GetUser(%s) = pk %d, %v; want pk %d", id, u.PK, err, want)
+		}
+	}
+	if err := db.CreateUser(ctx, storage.User{ID: "u-new", Username: "new"}); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	if u, err := db.GetUserByPK(ctx, 6); err != nil || u.ID != "u-new" {
+		t.Errorf("GetUserByPK(6) = %q, %v; want u-new", u.ID, err)
+	}
+
+	for _, q := range []string{
+		`INSERT INTO users (id, username, username_key) VALUES ('u-nopk', 'nopk', 'nopk')`,
+		`INSERT INTO users (id, pk, username, username_key) VALUES ('u-zero', 0, 'zero', 'zero')`,
+		`UPDATE users SET pk = 99 WHERE id = 'u-a'`,
+		`UPDATE users SET pk = NULL WHERE id = 'u-a'`,
+	} {
+		if _, err := db.w.ExecContext(ctx, q); err == nil {
+			t.Errorf("%s: no error", q)
+		}
+	}
+	if _, err := db.w.ExecContext(ctx, `UPDATE users SET pk = 1, first_name = 'A' WHERE id = 'u-a'`); err != nil {
+		t.Errorf("an update that keeps the pk: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -10,32 +11,55 @@ import (
 	"github.com/authd/authd/storage"
 )
 
-const userCols = `id, username, email, email_verified, password_hash, first_name, last_name, disabled, created_at, updated_at`
+const userCols = `id, pk, username, email, email_verified, password_hash, first_name, last_name, disabled, created_at, updated_at`
 
+// insertUser inserts a user. A NULL pk (see pkArg) takes the next free one:
+// the write transaction holds the database's write lock, so no other
+// writer, in this process or another, can take the same number meanwhile.
 const insertUser = `INSERT INTO users
-	(id, username, username_key, email, email_key, email_verified, password_hash, first_name, last_name, disabled, created_at, updated_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	(id, pk, username, username_key, email, email_key, email_verified, password_hash, first_name, last_name, disabled, created_at, updated_at)
+	VALUES (?, coalesce(?, (SELECT coalesce(max(pk), 0) + 1 FROM users)), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // userArgs are the values of insertUser for u.
 func userArgs(u storage.User) []any {
 	return []any{
-		u.ID, u.Username, storage.UsernameKey(u.Username),
+		u.ID, pkArg(u.PK), u.Username, storage.UsernameKey(u.Username),
 		textArg(u.Email), textArg(storage.EmailKey(u.Email)), u.EmailVerified,
 		u.PasswordHash, u.FirstName, u.LastName, u.Disabled,
 		timeArg(u.CreatedAt), timeArg(u.UpdatedAt),
 	}
 }
 
+// pkArg is a user's pk as a column value: NULL, "the next free one", for 0.
+func pkArg(pk int64) any {
+	if pk == 0 {
+		return nil
+	}
+	return pk
+}
+
+// checkPK refuses a negative pk before the database's CHECK does, with a
+// clearer error.
+func checkPK(pk int64) error {
+	if pk < 0 {
+		return fmt.Errorf("pk %d is negative", pk)
+	}
+	return nil
+}
+
 // scanUser reads one row of userCols.
 func scanUser(row interface{ Scan(...any) error }) (storage.User, error) {
 	var u storage.User
-	err := row.Scan(&u.ID, &u.Username, textCol{&u.Email}, &u.EmailVerified, &u.PasswordHash,
+	err := row.Scan(&u.ID, &u.PK, &u.Username, textCol{&u.Email}, &u.EmailVerified, &u.PasswordHash,
 		&u.FirstName, &u.LastName, &u.Disabled, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
 	return u, err
 }
 
 // CreateUser implements storage.UserStore.
 func (db *DB) CreateUser(ctx context.Context, u storage.User) error {
+	if err := checkPK(u.PK); err != nil {
+		return fmt.Errorf("sqlite: create user: %w", err)
+	}
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, insertUser, userArgs(u)...)
 		return err
@@ -55,6 +79,19 @@ func (db *DB) GetUser(ctx context.Context, id string) (storage.User, error) {
 	u, err := scanUser(st.QueryRowContext(ctx, id))
 	if err != nil {
 		return storage.User{}, fmt.Errorf("sqlite: get user: %w", notFound(err))
+	}
+	return u, nil
+}
+
+// GetUserByPK implements storage.UserStore.
+func (db *DB) GetUserByPK(ctx context.Context, pk int64) (storage.User, error) {
+	st, err := db.rStmts.get(ctx, `SELECT `+userCols+` FROM users WHERE pk = ?`)
+	if err != nil {
+		return storage.User{}, fmt.Errorf("sqlite: get user by pk: %w", err)
+	}
+	u, err := scanUser(st.QueryRowContext(ctx, pk))
+	if err != nil {
+		return storage.User{}, fmt.Errorf("sqlite: get user by pk: %w", notFound(err))
 	}
 	return u, nil
 }
@@ -228,8 +265,24 @@ func (db *DB) SetDisabled(ctx context.Context, userID string, disabled bool, now
 
 // ImportUsers implements storage.UserStore.
 func (db *DB) ImportUsers(ctx context.Context, users []storage.User) ([]string, error) {
+	for i, u := range users {
+		if err := checkPK(u.PK); err != nil {
+			return nil, fmt.Errorf("sqlite: import users: %w", &storage.ImportError{Index: i, Err: err})
+		}
+	}
 	var skipped []string
 	err := db.write(ctx, func(tx *sql.Tx) error {
+		// Users without a pk are numbered after every pk in use or asked
+		// for, so that no number given to one of them is taken later in
+		// the list.
+		var next int64
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(pk), 0) FROM users`).Scan(&next); err != nil {
+			return err
+		}
+		for _, u := range users {
+			next = max(next, u.PK)
+		}
+		next++
 		// ON CONFLICT names only username_key: a taken username is skipped,
 		// any other unique key still fails the statement.
 		st, err := tx.PrepareContext(ctx, insertUser+` ON CONFLICT (username_key) DO NOTHING`)
@@ -238,16 +291,30 @@ func (db *DB) ImportUsers(ctx context.Context, users []storage.User) ([]string, 
 		}
 		defer st.Close()
 		for i, u := range users {
+			numbered := u.PK == 0
+			if numbered {
+				u.PK = next
+			}
 			res, err := st.ExecContext(ctx, userArgs(u)...)
 			if err != nil {
-				return fmt.Errorf("user %d (%q): %w", i, u.Username, mapErr(err))
+				err = mapErr(err)
+				ie := &storage.ImportError{Index: i, Err: err}
+				if errors.Is(err, storage.ErrAlreadyExists) {
+					if ie.Key, err = takenKey(ctx, tx, u); err != nil {
+						return errors.Join(ie, err)
+					}
+				}
+				return ie
 			}
 			n, err := res.RowsAffected()
 			if err != nil {
-				return fmt.Errorf("user %d (%q): %w", i, u.Username, err)
+				return &storage.ImportError{Index: i, Err: err}
 			}
-			if n == 0 {
+			switch {
+			case n == 0:
 				skipped = append(skipped, u.Username)
+			case numbered:
+				next++
 			}
 		}
 		return nil
@@ -256,6 +323,29 @@ func (db *DB) ImportUsers(ctx context.Context, users []storage.User) ([]string, 
 		return nil, fmt.Errorf("sqlite: import users: %w", err)
 	}
 	return skipped, nil
+}
+
+// takenKey says which unique key of u, other than the username, a row of
+// users already holds: "id", "pk" or "email" ("" for none of them).
+func takenKey(ctx context.Context, tx *sql.Tx, u storage.User) (string, error) {
+	for _, k := range []struct {
+		name, where string
+		arg         any
+	}{
+		{"id", "id = ?", u.ID},
+		{"pk", "pk = ?", u.PK},
+		{"email", "email_key = ?", textArg(storage.EmailKey(u.Email))},
+	} {
+		var n int
+		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE `+k.where, k.arg).Scan(&n)
+		if err != nil {
+			return "", err
+		}
+		if n > 0 {
+			return k.name, nil
+		}
+	}
+	return "", nil
 }
 
 // oneRow fails with storage.ErrNotFound unless res changed a row.

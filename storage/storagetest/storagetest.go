@@ -19,6 +19,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"reflect"
 	"slices"
 	"testing"
@@ -37,6 +38,8 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 	}{
 		{"Ping", testPing},
 		{"CreateUser", testCreateUser},
+		{"CreateUserPK", testCreateUserPK},
+		{"CreateUserPKConcurrent", testCreateUserPKConcurrent},
 		{"GetUser", testGetUser},
 		{"UpdateUser", testUpdateUser},
 		{"SetPassword", testSetPassword},
@@ -44,6 +47,7 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"UpgradePasswordHash", testUpgradePasswordHash},
 		{"SetDisabled", testSetDisabled},
 		{"ImportUsers", testImportUsers},
+		{"ImportUsersPK", testImportUsersPK},
 		{"CreateSession", testCreateSession},
 		{"ListSessions", testListSessions},
 		{"EndSession", testEndSession},
@@ -96,9 +100,12 @@ func at(d time.Duration) time.Time {
 }
 
 // newUser is a user with every field set except Email when email is "".
+// Its PK is derived from id (see pkOf), so it is known before the user is
+// created; the tests of pk numbering set PK to 0 themselves.
 func newUser(id, username, email string) storage.User {
 	return storage.User{
 		ID:            id,
+		PK:            pkOf(id),
 		Username:      username,
 		Email:         email,
 		EmailVerified: email != "",
@@ -108,6 +115,15 @@ func newUser(id, username, email string) storage.User {
 		CreatedAt:     at(0),
 		UpdatedAt:     at(time.Second),
 	}
+}
+
+// pkOf is a pk for the user id: a number from 1,000,000 to 1,999,999 that
+// hashes the id, so the few users of one test have distinct ones and they
+// stay clear of the small numbers that pk numbering hands out.
+func pkOf(id string) int64 {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return 1_000_000 + int64(h.Sum32()%1_000_000)
 }
 
 // newSession is a session of userID with every field set, created at created.

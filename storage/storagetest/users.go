@@ -30,6 +30,7 @@ func testCreateUser(t *testing.T, s storage.Storage) {
 		u    storage.User
 	}{
 		{"same id", newUser(alice.ID, "someone-else", "else@example.com")},
+		{"same pk", func() storage.User { u := newUser("u-new", "someone-else", ""); u.PK = alice.PK; return u }()},
 		{"same username", newUser("u-new", "Alice", "")},
 		{"username in upper case", newUser("u-new", "ALICE", "")},
 		{"username in lower case", newUser("u-new", "alice", "")},
@@ -65,6 +66,11 @@ func testGetUser(t *testing.T, s storage.Storage) {
 		}
 		checkEqual(t, fmt.Sprintf("GetUserByUsername(%q)", name), u, alice)
 	}
+	if u, err := s.GetUserByPK(ctx, alice.PK); err != nil {
+		t.Errorf("GetUserByPK(%d): %v", alice.PK, err)
+	} else {
+		checkEqual(t, "GetUserByPK", u, alice)
+	}
 	for _, email := range []string{"alice@example.com", "ALICE@EXAMPLE.COM", " alice@Example.com "} {
 		u, err := s.GetUserByEmail(ctx, email)
 		if err != nil {
@@ -80,6 +86,9 @@ func testGetUser(t *testing.T, s storage.Storage) {
 	}{
 		{"GetUser unknown id", func() (storage.User, error) { return s.GetUser(ctx, "u-bob") }},
 		{"GetUser by username", func() (storage.User, error) { return s.GetUser(ctx, "Alice") }},
+		{"GetUserByPK unknown", func() (storage.User, error) { return s.GetUserByPK(ctx, alice.PK+1) }},
+		{"GetUserByPK 0", func() (storage.User, error) { return s.GetUserByPK(ctx, 0) }},
+		{"GetUserByPK negative", func() (storage.User, error) { return s.GetUserByPK(ctx, -alice.PK) }},
 		{"GetUserByUsername unknown", func() (storage.User, error) { return s.GetUserByUsername(ctx, "bob") }},
 		{"GetUserByUsername by id", func() (storage.User, error) { return s.GetUserByUsername(ctx, "u-alice") }},
 		{"GetUserByEmail unknown", func() (storage.User, error) { return s.GetUserByEmail(ctx, "bob@example.com") }},
@@ -114,6 +123,7 @@ func testUpdateUser(t *testing.T, s storage.Storage) {
 			u.LastName = "Liddell"
 			// Not fn's to change:
 			u.ID = "u-hijack"
+			u.PK = 7
 			u.CreatedAt = at(99 * time.Hour)
 			u.UpdatedAt = at(98 * time.Hour)
 			u.Disabled = true
@@ -136,6 +146,8 @@ func testUpdateUser(t *testing.T, s storage.Storage) {
 
 		_, err = s.GetUser(ctx, "u-hijack")
 		checkErr(t, "GetUser(new id fn set)", err, storage.ErrNotFound)
+		_, err = s.GetUserByPK(ctx, 7)
+		checkErr(t, "GetUserByPK(new pk fn set)", err, storage.ErrNotFound)
 		_, err = s.GetUserByUsername(ctx, "alice")
 		checkErr(t, "GetUserByUsername(old name)", err, storage.ErrNotFound)
 		_, err = s.GetUserByEmail(ctx, "alice@example.com")
@@ -401,16 +413,21 @@ func testImportUsers(t *testing.T, s storage.Storage) {
 		}
 		return us
 	}
+	withPK := func(u storage.User, pk int64) storage.User { u.PK = pk; return u }
 	tests := []struct {
 		name    string
 		in      []storage.User
 		badUser int
+		key     string
 	}{
 		{"email taken in the database", append(filler("a", 3),
-			newUser("u-frank", "frank", "ALICE@example.com"), newUser("u-gina", "gina", "")), 3},
+			newUser("u-frank", "frank", "ALICE@example.com"), newUser("u-gina", "gina", "")), 3, "email"},
 		{"email taken earlier in the list", append(append(filler("b", 3),
-			newUser("u-dave", "dave", "dave@example.com")), newUser("u-erin", "erin", "Dave@Example.com")), 4},
-		{"id taken", append(filler("c", 9), newUser(alice.ID, "gina", "")), 9},
+			newUser("u-dave", "dave", "dave@example.com")), newUser("u-erin", "erin", "Dave@Example.com")), 4, "email"},
+		{"id taken", append(filler("c", 9), withPK(newUser(alice.ID, "gina", ""), 77)), 9, "id"},
+		{"pk taken in the database", append(filler("d", 6), withPK(newUser("u-hal", "hal", ""), alice.PK)), 6, "pk"},
+		{"pk taken earlier in the list", append(append(filler("e", 4),
+			withPK(newUser("u-ivy", "ivy", ""), 42)), withPK(newUser("u-jay", "jay", ""), 42)), 5, "pk"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -418,6 +435,12 @@ func testImportUsers(t *testing.T, s storage.Storage) {
 			checkErr(t, "ImportUsers", err, storage.ErrAlreadyExists)
 			if err != nil && !strings.Contains(err.Error(), fmt.Sprint(tt.badUser)) {
 				t.Errorf("ImportUsers: err = %q, want it to name index %d", err, tt.badUser)
+			}
+			var ie *storage.ImportError
+			if !errors.As(err, &ie) {
+				t.Errorf("ImportUsers: err = %v, want an *ImportError", err)
+			} else if ie.Index != tt.badUser || ie.Key != tt.key {
+				t.Errorf("ImportError = index %d, key %q; want %d, %q", ie.Index, ie.Key, tt.badUser, tt.key)
 			}
 			for _, u := range tt.in {
 				if u.ID == alice.ID {

@@ -1,15 +1,30 @@
 #!/usr/bin/python3
-"""Generate django_users.json with the real Django (3.2, the system Python).
+"""Generate the Django dumps of this folder with the real Django (3.2, the
+system Python):
 
-    /usr/bin/python3 gen_django_users.py > django_users.json
+    /usr/bin/python3 gen_django_users.py
 
-It creates users in an in-memory SQLite database through Django's own
-models and hashers (the default PBKDF2 hasher, 260000 iterations), then
-dumps them with `manage.py dumpdata auth.user`. The known passwords are in
-README.md. Salts are random, so each run gives different hashes.
+It writes, next to itself:
+
+django_users.json
+    Users made through Django's own models and hashers (the default PBKDF2
+    hasher, 260000 iterations), dumped with `manage.py dumpdata auth.user`.
+    A user created and then deleted leaves a gap in the pks, as in any
+    real database: `authd users import` must keep Django's numbers, not
+    renumber.
+django_users_conflicts.json
+    Users that Django holds side by side but authd cannot: usernames that
+    differ only in case or width (Django's username is unique only as
+    typed) and two accounts with one email address (Django does not make
+    email unique). Importing it must name the conflicting records and
+    import nothing.
+
+The known passwords are in README.md. Salts are random, so each run gives
+different hashes.
 """
 import datetime
-import sys
+import io
+import os
 
 import django
 from django.conf import settings
@@ -24,10 +39,31 @@ django.setup()
 
 from django.contrib.auth.models import Group, User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+utc = datetime.timezone.utc
 
 call_command("migrate", verbosity=0)
 
-utc = datetime.timezone.utc
+
+def dump(name):
+    """Write `manage.py dumpdata auth.user --indent 2` to HERE/name."""
+    out = io.StringIO()
+    call_command("dumpdata", "auth.user", indent=2, stdout=out)
+    with open(os.path.join(HERE, name), "w", encoding="utf-8") as f:
+        f.write(out.getvalue())
+        f.write("\n")
+
+
+def reset():
+    """Start over with no users and pks from 1 again."""
+    User.objects.all().delete()
+    with connection.cursor() as c:
+        c.execute("DELETE FROM sqlite_sequence WHERE name = 'auth_user'")
+
+
+# django_users.json
 editors = Group.objects.create(name="editors")
 
 alice = User.objects.create_user(
@@ -47,6 +83,9 @@ User.objects.create_user(
     date_joined=datetime.datetime(2020, 1, 2, 3, 4, 5, tzinfo=utc),
 )
 
+# Deleted below: pk 3 is never used again.
+User.objects.create_user("gone", "gone@example.com", "deleted-before-the-dump")
+
 User.objects.create_user(
     "jörg_müller", "", "Jörg-Passwört-3 ✓",
     first_name="Jörg", last_name="Müller",
@@ -59,5 +98,29 @@ User.objects.create_superuser(
     date_joined=datetime.datetime(2021, 12, 31, 23, 59, 59, 999999, tzinfo=utc),
 )
 
-call_command("dumpdata", "auth.user", indent=2, stdout=sys.stdout)
-sys.stdout.write("\n")
+User.objects.get(username="gone").delete()
+dump("django_users.json")
+
+# django_users_conflicts.json
+reset()
+joined = datetime.datetime(2022, 2, 2, 2, 2, 2, tzinfo=utc)
+
+
+def add(username, email, **extra):
+    # User.objects.create, unlike create_user, does not apply Django's NFKC
+    # normalization of usernames: data stored before Django normalized
+    # them, or by other code, looks like this.
+    u = User.objects.create(username=username, email=email, date_joined=joined, **extra)
+    u.set_password("conflict-" + username)
+    u.save()
+
+
+add("Mike", "mike@example.com")           # pk 1
+add("mike", "mike.other@example.com")     # pk 2: case only
+add("eve", "eve@example.com")             # pk 3
+add("zed", "zed@example.com")             # pk 4: no conflict
+add("Eve2", "EVE@example.com")            # pk 5: eve's email in other case
+add("\uff4d\uff49\uff4b\uff45", "")       # pk 6: fullwidth "mike"
+add("stra\u00dfe", "strasse@example.com")  # pk 7
+add("STRASSE", "")                        # pk 8: full case folding of straße
+dump("django_users_conflicts.json")
