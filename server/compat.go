@@ -55,7 +55,7 @@ func (s *Server) drf(h echo.HandlerFunc, renames map[string]string) echo.Handler
 
 // compatUser is the user of django-rest-auth's UserDetailsSerializer.
 type compatUser struct {
-	PK        string `json:"pk"`
+	PK        int64  `json:"pk"`
 	Username  string `json:"username"`
 	Email     string `json:"email"`
 	FirstName string `json:"first_name"`
@@ -63,7 +63,7 @@ type compatUser struct {
 }
 
 func toCompatUser(u storage.User) compatUser {
-	return compatUser{PK: u.ID, Username: u.Username, Email: u.Email, FirstName: u.FirstName, LastName: u.LastName}
+	return compatUser{PK: u.PK, Username: u.Username, Email: u.Email, FirstName: u.FirstName, LastName: u.LastName}
 }
 
 type compatToken struct {

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authd/authd/storage"
 )
@@ -108,10 +110,10 @@ func normalizeCompat(t *testing.T, body []byte, token *string) string {
 				*token = s
 				m[k] = "<jwt>"
 			case k == "pk":
-				if s, _ := x.(string); !strings.HasPrefix(s, "u_") {
-					t.Errorf("pk %v is not a user id", x)
+				// Django's integer primary key, kept as it is.
+				if f, ok := x.(float64); !ok || f < 1 || f != float64(int64(f)) {
+					t.Errorf("pk %v is not a positive integer", x)
 				}
-				m[k] = "<id>"
 			default:
 				walk(x)
 			}
@@ -223,3 +225,49 @@ func TestCompatPasswordReset(t *testing.T) {
 }
 
 func isString(v any) bool { _, ok := v.(string); return ok }
+
+// Tokens of the Django-era paths carry djangorestframework-jwt's payload
+// beside the standard claims: user_id (the integer pk), username, email,
+// exp and orig_iat (the login time, kept across /refresh-token/).
+func TestCompatTokenPayload(t *testing.T) {
+	e := newEnv(t)
+	e.addUser("payload", "payloads password 1")
+	login := e.postJSON("POST", "/rest-auth/login/", `{"username":"payload","password":"payloads password 1"}`, "")
+	if login.status != 200 {
+		t.Fatalf("login: %d %s", login.status, login.body)
+	}
+	m := login.json(t)
+	tok := str(m, "token")
+	user, _ := m["user"].(map[string]any)
+	claims := func(tok string) map[string]any {
+		parts := strings.Split(tok, ".")
+		raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c map[string]any
+		if err := json.Unmarshal(raw, &c); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := claims(tok)
+	if c["user_id"] != user["pk"] || c["user_id"] == nil {
+		t.Errorf("user_id = %v, want the user's pk %v", c["user_id"], user["pk"])
+	}
+	if email, _ := c["email"].(string); c["username"] != "payload" || email != user["email"] {
+		t.Errorf("username, email = %v, %v; want payload, %v", c["username"], c["email"], user["email"])
+	}
+	if c["exp"] == nil || c["orig_iat"] == nil || c["orig_iat"] != c["auth_time"] {
+		t.Errorf("exp %v, orig_iat %v (auth_time %v): want both, orig_iat = auth_time", c["exp"], c["orig_iat"], c["auth_time"])
+	}
+	e.clock.Advance(time.Minute)
+	r := e.postJSON("POST", "/refresh-token/", `{"token":"`+tok+`"}`, "")
+	if r.status != 200 {
+		t.Fatalf("refresh: %d %s", r.status, r.body)
+	}
+	c2 := claims(str(r.json(t), "token"))
+	if c2["orig_iat"] != c["orig_iat"] || c2["user_id"] != c["user_id"] {
+		t.Errorf("after refresh orig_iat %v user_id %v, want %v %v", c2["orig_iat"], c2["user_id"], c["orig_iat"], c["user_id"])
+	}
+}
