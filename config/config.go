@@ -191,7 +191,7 @@ type Compat struct {
 	RefreshExpiration time.Duration `yaml:"refresh_expiration"`
 }
 
-// Throttle sets the limits against guessing and flooding (SPEC.md Abuse).
+// Throttle sets the limits against guessing and flooding.
 // Failed logins make an account, and separately a client address, wait:
 // past the threshold each failure adds wait_increment, up to max_wait;
 // counts reset after failure_reset without failures.

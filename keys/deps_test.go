@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestImports holds the layering (DESIGN "Imports go one way"): keys sits
+// TestImports holds the layering (imports go one way): keys sits
 // below server and knows nothing of HTTP frameworks.
 func TestImports(t *testing.T) {
 	if testing.Short() {

@@ -183,7 +183,7 @@ func listKeys(t testing.TB, db storage.KeyStore) map[storage.KeyState][]storage.
 	return out
 }
 
-// accessClaims is what an access token carries (SPEC "Tokens").
+// accessClaims is what an access token carries (RFC 9068 §2.2).
 type accessClaims struct {
 	keys.Claims
 	ClientID string `json:"client_id"`

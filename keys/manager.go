@@ -11,7 +11,7 @@
 // to the set is a compare-and-swap (storage.KeyStore.UpdateKeys), so processes
 // racing to rotate make one rotation, never two active keys.
 //
-// The lifecycle (SPEC "Keys"):
+// The lifecycle:
 //
 //	next     published in the JWKS, not signing yet; created at each rotation
 //	active   signing; exactly one

@@ -84,7 +84,7 @@ func fzServe(e *testEnv, method, path, ctype, authz string, body []byte) respons
 	return response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
 }
 
-// fzCheck holds every API response to SPEC.md's rules: never a 5xx for a
+// fzCheck holds every API response to authd's rules: never a 5xx for a
 // client's input; JSON with Cache-Control: no-store; a 4xx names its error
 // (RFC 6749 §5.2 characters) and a 401 carries WWW-Authenticate, a 429
 // Retry-After. It returns the error code ("" for a success).

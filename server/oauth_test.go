@@ -129,7 +129,7 @@ func decodeSegment(t *testing.T, seg string) map[string]any {
 	return m
 }
 
-// Access tokens follow RFC 9068 and SPEC.md's Tokens section.
+// Access tokens follow RFC 9068 and the claims the README lists.
 func TestAccessTokenShape(t *testing.T) {
 	e := newEnv(t)
 	u := e.addUser("bob", "a long enough password")

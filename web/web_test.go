@@ -113,7 +113,7 @@ func TestMailHTMLRefusesScriptLinks(t *testing.T) {
 	}
 }
 
-// TestImportsNothingOfAuthd holds the import rule of STYLE.md: web sits at
+// TestImportsNothingOfAuthd holds the import rule: web sits at
 // the bottom of the graph.
 func TestImportsNothingOfAuthd(t *testing.T) {
 	pkg, err := build.ImportDir(".", 0)
