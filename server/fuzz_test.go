@@ -16,6 +16,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/authd/authd/token"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -145,13 +146,7 @@ func fzUnescape(s string) string {
 }
 
 // fzTokenResponse is a successful token response.
-type fzTokenResponse struct {
-	AccessToken  string `json:"access_token"`
-	TokenType    string `json:"token_type"`
-	ExpiresIn    int    `json:"expires_in"`
-	RefreshToken string `json:"refresh_token"`
-	IDToken      string `json:"id_token"`
-}
+type fzTokenResponse = token.Response
 
 // fzLogin runs a password grant and returns its tokens. authz, when set,
 // authenticates a confidential client.

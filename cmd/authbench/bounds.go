@@ -26,7 +26,9 @@ import (
 	_ "modernc.org/sqlite" // the driver authd uses, for the commit-rate bound
 
 	"github.com/authd/authd/keys"
+	"github.com/authd/authd/oauth"
 	"github.com/authd/authd/password"
+	"github.com/authd/authd/token"
 )
 
 // The bounds: what a scenario cannot beat on this machine, measured in the
@@ -39,68 +41,15 @@ import (
 
 var b64 = base64.RawURLEncoding
 
-// accessClaims mirror the claims of authd's access tokens (RFC 9068 §2.2),
-// field for field, so that the bound marshals the same JSON.
-type accessClaims struct {
-	keys.Claims
-	ClientID  string           `json:"client_id"`
-	Scope     string           `json:"scope,omitempty"`
-	SessionID string           `json:"sid,omitempty"`
-	AuthTime  keys.NumericDate `json:"auth_time,omitempty"`
-}
-
-// userClaims mirror the user claims authd releases by scope.
-type userClaims struct {
-	PreferredUsername string           `json:"preferred_username,omitempty"`
-	Name              string           `json:"name,omitempty"`
-	GivenName         string           `json:"given_name,omitempty"`
-	FamilyName        string           `json:"family_name,omitempty"`
-	UpdatedAt         keys.NumericDate `json:"updated_at,omitempty"`
-	Email             string           `json:"email,omitempty"`
-	EmailVerified     *bool            `json:"email_verified,omitempty"`
-}
-
-// idClaims mirror the claims of authd's ID tokens.
-type idClaims struct {
-	keys.Claims
-	AuthTime        keys.NumericDate `json:"auth_time,omitempty"`
-	Nonce           string           `json:"nonce,omitempty"`
-	AuthorizedParty string           `json:"azp,omitempty"`
-	SessionID       string           `json:"sid,omitempty"`
-	userClaims
-}
-
-// tokenResponse mirrors authd's token response.
-type tokenResponse struct {
-	AccessToken  string `json:"access_token"`
-	TokenType    string `json:"token_type"`
-	ExpiresIn    int64  `json:"expires_in"`
-	RefreshToken string `json:"refresh_token,omitempty"`
-	IDToken      string `json:"id_token,omitempty"`
-	Scope        string `json:"scope,omitempty"`
-}
-
-// introspection mirrors authd's RFC 7662 answer.
-type introspection struct {
-	Active    bool          `json:"active"`
-	Scope     string        `json:"scope,omitempty"`
-	ClientID  string        `json:"client_id,omitempty"`
-	Username  string        `json:"username,omitempty"`
-	TokenType string        `json:"token_type,omitempty"`
-	Exp       int64         `json:"exp,omitempty"`
-	Iat       int64         `json:"iat,omitempty"`
-	Subject   string        `json:"sub,omitempty"`
-	Audience  keys.Audience `json:"aud,omitempty"`
-	Issuer    string        `json:"iss,omitempty"`
-	JTI       string        `json:"jti,omitempty"`
-	SessionID string        `json:"sid,omitempty"`
-}
-
-// userinfoResponse mirrors authd's UserInfo answer.
-type userinfoResponse struct {
-	Subject string `json:"sub"`
-	userClaims
-}
+// The claim and response types are authd's own, so that the bound marshals
+// exactly the JSON authd does.
+type (
+	accessClaims     = token.Access
+	idClaims         = token.ID
+	tokenResponse    = token.Response
+	introspection    = oauth.Introspection
+	userinfoResponse = oauth.Userinfo
+)
 
 // jose signs and verifies compact JWS with one key, the minimal way:
 // pre-encoded headers, one JSON marshal, one signature.
