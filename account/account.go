@@ -12,9 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"strings"
 	"time"
-	"unicode"
 
 	"github.com/authd/authd/audit"
 	"github.com/authd/authd/errs"
@@ -121,16 +119,13 @@ func fieldMessage(err error) string {
 	return "is invalid"
 }
 
-// hasControl reports whether s holds a control character.
-func hasControl(s string) bool { return strings.ContainsFunc(s, unicode.IsControl) }
-
 // CheckNewPassword applies the rules for a new password: length in
 // characters, no control characters, not similar to the username or email,
 // not on the common-password list (NIST SP 800-63B §5.1.1.2: no composition
 // rules). It returns the problem as a predicate ("is too common"), or "".
 // Every caller that sets a password goes through it.
 func (s *Service) CheckNewPassword(pw string, attrs ...string) string {
-	if hasControl(pw) {
+	if users.HasControl(pw) {
 		return "must not contain control characters"
 	}
 	switch err := s.hasher.Validate(pw, attrs...); {
@@ -152,7 +147,7 @@ func (s *Service) CheckNewPassword(pw string, attrs ...string) string {
 // PasswordCode is a machine-readable name of a password problem, for
 // surfaces that word it their own way (the Django-era paths).
 func (s *Service) PasswordCode(pw string, attrs ...string) string {
-	if hasControl(pw) {
+	if users.HasControl(pw) {
 		return "control"
 	}
 	switch err := s.hasher.Validate(pw, attrs...); {

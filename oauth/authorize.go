@@ -15,6 +15,7 @@ import (
 	"github.com/authd/authd/errs"
 	"github.com/authd/authd/storage"
 	"github.com/authd/authd/token"
+	"github.com/authd/authd/users"
 )
 
 // The authorization code grant (RFC 6749 §4.1) with PKCE (RFC 7636), as
@@ -83,7 +84,7 @@ func (s *Service) ParseAuthz(raw string) (AuthzRequest, error) {
 		if len(v) == 0 {
 			return ""
 		}
-		if len(v[0]) > maxAuthzParam || strings.ContainsFunc(v[0], func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		if len(v[0]) > maxAuthzParam || users.HasControl(v[0]) {
 			if tooLong == "" {
 				tooLong = k
 			}

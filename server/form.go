@@ -6,11 +6,11 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/authd/authd/errs"
+	"github.com/authd/authd/users"
 )
 
 // readForm parses an application/x-www-form-urlencoded body strictly, as
@@ -47,7 +47,7 @@ func checkForm(form url.Values) error {
 		if len(vs) > 1 {
 			return errs.OAuth("invalid_request", "parameter %q is repeated", k)
 		}
-		if strings.ContainsFunc(k+vs[0], func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		if users.HasControl(k + vs[0]) {
 			return errs.OAuth("invalid_request", "parameter %q holds a control character", k)
 		}
 	}

@@ -7,14 +7,13 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
-	"unicode"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/authd/authd/audit"
+	"github.com/authd/authd/users"
 )
 
 // requestIDs gives every request an id, echoed in X-Request-Id, carried in
@@ -114,7 +113,7 @@ func logSafe(v string, n int) string {
 	if len(v) > n {
 		v = truncate(v, n) + "…"
 	}
-	if strings.ContainsFunc(v, unicode.IsControl) {
+	if users.HasControl(v) {
 		v = strconv.QuoteToASCII(v)
 	}
 	return v

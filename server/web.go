@@ -16,6 +16,7 @@ import (
 
 	"github.com/authd/authd/errs"
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/users"
 	"github.com/authd/authd/web"
 )
 
@@ -315,7 +316,7 @@ func safeNext(next string) string {
 	if next == "" || len(next) > 2048 || next[0] != '/' || strings.HasPrefix(next, "//") {
 		return ""
 	}
-	if strings.ContainsFunc(next, func(r rune) bool { return r == '\\' || r < 0x20 || r == 0x7f }) {
+	if strings.ContainsRune(next, '\\') || users.HasControl(next) {
 		return ""
 	}
 	u, err := url.Parse(next)

@@ -191,3 +191,7 @@ func NewID() string {
 	// fold case.
 	return IDPrefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
 }
+
+// HasControl reports whether s holds a control character (C0, DEL or C1):
+// no username, password, OAuth parameter or return path may.
+func HasControl(s string) bool { return strings.ContainsFunc(s, unicode.IsControl) }
