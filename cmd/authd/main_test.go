@@ -323,6 +323,8 @@ func TestUsersErrors(t *testing.T) {
 		{"unknown subcommand", "", []string{"users", "frobnicate"}, "unknown subcommand"},
 		{"unknown command", "", []string{"frobnicate"}, "unknown command"},
 		{"import format", "", []string{"users", "import", "--format", "csv", "x"}, "--format must be django"},
+		{"import flags after the file", "", []string{"users", "import", "x", "--format", "csv"}, "--format must be django"},
+		{"import after --", "", []string{"users", "import", "--format", "django", "--", "--no-such-file"}, "--no-such-file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -97,7 +97,23 @@ func newFlags(e env, name, synopsis, help string) (*flag.FlagSet, *string) {
 // help, so --help exits 0).
 func parseOrHelp(e env, fs *flag.FlagSet, args []string) (done bool, err error) {
 	fs.SetOutput(io.Discard) // errors are returned, not printed twice
-	err = fs.Parse(args)
+	// Flags may follow the arguments too ("users import FILE --format
+	// django"): the flag package stops at the first argument, so parsing
+	// resumes after each one, and the arguments are handed back at the end.
+	var positional []string
+	for rest := args; ; rest = fs.Args()[1:] {
+		if err = fs.Parse(rest); err != nil || fs.NArg() == 0 {
+			break
+		}
+		if len(rest) > 0 && rest[len(rest)-fs.NArg()-1] == "--" {
+			positional = append(positional, fs.Args()...) // after "--", all are arguments
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+	}
+	if err == nil {
+		err = fs.Parse(append([]string{"--"}, positional...))
+	}
 	fs.SetOutput(e.stdout)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
