@@ -105,7 +105,7 @@ func parseOrHelp(e env, fs *flag.FlagSet, args []string) (done bool, err error) 
 		if err = fs.Parse(rest); err != nil || fs.NArg() == 0 {
 			break
 		}
-		if len(rest) > 0 && rest[len(rest)-fs.NArg()-1] == "--" {
+		if i := len(rest) - fs.NArg() - 1; i >= 0 && rest[i] == "--" {
 			positional = append(positional, fs.Args()...) // after "--", all are arguments
 			break
 		}
