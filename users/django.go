@@ -20,7 +20,7 @@ var ErrDumpTooLarge = errors.New("users: django dump larger than 64 MiB")
 
 // DjangoUser is one user of a Django dump, checked by this package's rules.
 type DjangoUser struct {
-	// Username is in NFC (NormalizeUsername).
+	// Username is in NFC (NormalizeExistingUsername).
 	Username string
 	// Email is "" or a valid address (NormalizeEmail).
 	Email string
@@ -178,7 +178,7 @@ func parseDjangoRecord(raw json.RawMessage) (DjangoUser, *ImportError) {
 	}
 	var u DjangoUser
 	var err error
-	if u.Username, err = NormalizeUsername(*f.Username); err != nil {
+	if u.Username, err = NormalizeExistingUsername(*f.Username); err != nil {
 		return fail(err, "%s", fieldReason(err))
 	}
 	if u.Email, err = NormalizeEmail(*f.Email); err != nil {
