@@ -54,13 +54,13 @@ func TestMailerEndToEnd(t *testing.T) {
 		{mail.PasswordReset, "/account/password/reset", time.Hour, "Reset your password",
 			[]string{"Hello Ada,", "within 1 hour", "ignore this email"}},
 		{mail.EmailVerification, "/account/email/verify", 48 * time.Hour, "Confirm your email address",
-			[]string{"Hello Ada,", "within 48 hours"}},
+			[]string{"Hello,", "within 48 hours"}},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.kind), func(t *testing.T) {
 			token := "tok_" + strings.Repeat("x9-", 20) + string(tt.kind)
 			link := "http://localhost:8080" + tt.path + "?token=" + token
-			err := m.Send(t.Context(), tt.kind, "ada@example.org", mail.Data{Link: link, ValidFor: tt.validFor, Name: "Ada"})
+			err := m.Send(t.Context(), tt.kind, "ada@example.org", mail.Data{Link: link, ValidFor: tt.validFor, Name: "Ada", Verified: true})
 			if err != nil {
 				t.Fatalf("Send: %v", err)
 			}
@@ -93,6 +93,41 @@ func TestMailerEndToEnd(t *testing.T) {
 		})
 	}
 	logs.waitFor(t, `"event":"mail.sent"`)
+}
+
+// A mail to an address nobody has verified may reach a stranger: it must
+// not carry text the account's owner typed, such as a first name that is
+// really an advertisement.
+func TestMailsToUnverifiedAddressesCarryNoUserText(t *testing.T) {
+	m := newMailer(t, mail.NewLogSender(nil, false), nil, mail.Options{})
+	const spam = "Visit evil.example to claim your prize"
+	tests := []struct {
+		name     string
+		kind     mail.Kind
+		verified bool
+		wantName bool
+	}{
+		{"verification", mail.EmailVerification, false, false},
+		{"verification, verified flag set", mail.EmailVerification, true, false},
+		{"reset to an unverified address", mail.PasswordReset, false, false},
+		{"reset to a verified address", mail.PasswordReset, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msg, err := m.Render(tt.kind, "ada@example.org", mail.Data{Link: "http://x/?token=a", Name: spam, Verified: tt.verified})
+			if err != nil {
+				t.Fatalf("Render: %v", err)
+			}
+			for part, body := range map[string]string{"subject": msg.Subject, "text": msg.Text, "html": msg.HTML} {
+				if got := strings.Contains(body, "evil.example"); got != (tt.wantName && part != "subject") {
+					t.Errorf("%s holds the name: %v, want %v\n%s", part, got, tt.wantName && part != "subject", body)
+				}
+			}
+			if !tt.wantName && !strings.Contains(msg.Text, "Hello,") {
+				t.Errorf("text: want the greeting without a name in\n%s", msg.Text)
+			}
+		})
+	}
 }
 
 func TestMailerSendRefusesBadInput(t *testing.T) {
