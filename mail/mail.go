@@ -36,7 +36,10 @@ var (
 	ErrInvalidMessage = errors.New("mail: invalid message")
 	// ErrTLSRequired means Config.RequireTLS is set and the server did not
 	// offer STARTTLS.
-	ErrTLSRequired = errors.New("mail: server does not offer STARTTLS and TLS is required")
+	ErrTLSRequired = errors.New("mail: server does not offer STARTTLS and TLS is required (mail.require_tls); mail not sent")
+	// ErrAuthInsecure means Config.Username is set but the session is in
+	// clear text to a server on another machine: the password is not sent.
+	ErrAuthInsecure = errors.New("mail: not sending the SMTP password in clear text to a server that is not on this machine")
 	// ErrAuthUnsupported means Config.Username is set and the server does
 	// not offer AUTH PLAIN.
 	ErrAuthUnsupported = errors.New("mail: server does not offer AUTH PLAIN")
