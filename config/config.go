@@ -2,10 +2,12 @@
 // file, then AUTHD_* environment variables, then validation.
 //
 // Every key is addressed by its path (tokens.access_ttl), and every problem
-// found (an unknown key, a value of the wrong type, an invalid value) is
-// reported with that path, all of them at once, so an operator fixes a
-// config file in one pass. config.example.yaml mirrors the Config struct and
-// documents every key with its default; a test keeps the two in step.
+// found (an unknown key, a value of the wrong type, an invalid value, an
+// AUTHD_ variable that names no key) is reported with that path and with
+// the line of the file or the variable the value came from, all of them at
+// once, so an operator fixes a config file in one pass.
+// config.example.yaml mirrors the Config struct and documents every key
+// with its default; a test keeps the two in step.
 package config
 
 import (
@@ -178,7 +180,7 @@ type Compat struct {
 	RefreshExpiration time.Duration `yaml:"refresh_expiration"`
 }
 
-// Throttle sets the limits against guessing and flooding (SPEC.md Abuse).
+// Throttle sets the limits against guessing and flooding.
 // Failed logins make an account, and separately a client address, wait:
 // past the threshold each failure adds wait_increment, up to max_wait;
 // counts reset after failure_reset without failures.
@@ -299,22 +301,72 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("config: %d problems: %s", len(e.Problems), strings.Join(e.Problems, "; "))
 }
 
+// PathVar is the variable that names the configuration file when no
+// --config flag does. It is not a key.
+const PathVar = "AUTHD_CONFIG"
+
 // Load builds the configuration from the defaults, the YAML file at path
 // (skipped when path is ""), and the AUTHD_* variables that getenv returns.
-// It returns an *Error listing every problem when any is found.
+// It returns an *Error listing every problem when any is found: each value
+// of the wrong type (which keeps its default meanwhile) and each unknown
+// key of the file, then each invalid value, with the line of the file or
+// the variable it came from.
 func Load(path string, getenv func(string) string) (Config, error) {
+	return load(path, getenv, nil, nil)
+}
+
+// LoadEnviron is Load with the variables of environ, KEY=VALUE entries as
+// os.Environ returns them (the first of a name counts, as for os.Getenv).
+// Since it sees every variable, it also finds those that set nothing: an
+// AUTHD_ variable that names no key (AUTHD_TOKENS_ACCES_TTL) or a client
+// the configuration does not have (AUTHD_CLIENTS_5_SECRET with two
+// clients) is a problem. PathVar and the names in other, variables of authd
+// that are not keys, are let through.
+func LoadEnviron(path string, environ []string, other ...string) (Config, error) {
+	vars := map[string]string{}
+	var names []string
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		if _, ok := vars[k]; !ok {
+			vars[k] = v
+			names = append(names, k)
+		}
+	}
+	getenv := func(k string) string { return vars[k] }
+	return load(path, getenv, names, append([]string{PathVar}, other...))
+}
+
+// load is Load; names, when not nil, are the variables to check against
+// the keys, but for those in allowed.
+func load(path string, getenv func(string) string, names, allowed []string) (Config, error) {
 	cfg := Default()
+	o := newOrigins()
 	var problems []string
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return Config{}, fmt.Errorf("config: %w", err)
 		}
-		problems = append(problems, decodeYAML(data, &cfg)...)
+		problems = append(problems, decodeYAML(data, &cfg, o)...)
 	}
-	problems = append(problems, applyEnv(&cfg, getenv)...)
-	if len(problems) == 0 {
-		problems = cfg.Validate()
+	envProblems, known := applyEnv(&cfg, getenv, o)
+	problems = append(problems, envProblems...)
+	if names != nil {
+		problems = append(problems, known.unknown(names, allowed)...)
+	}
+	for _, p := range cfg.Validate() {
+		key, reason, _ := strings.Cut(p, ": ")
+		if o.refused(key) {
+			continue
+		}
+		if w := o.where(key); w != "" {
+			if strings.HasPrefix(w, "(") {
+				p = key + " " + w + ": " + reason
+			} else {
+				p = key + ": " + w + ": " + reason
+			}
+		}
+		problems = append(problems, p)
 	}
 	if len(problems) > 0 {
 		return Config{}, &Error{Problems: problems}
@@ -530,10 +582,15 @@ func (c *Config) validateClients() []string {
 		if slices.Contains(cl.Grants, "authorization_code") && len(cl.RedirectURIs) == 0 {
 			add("redirect_uris", "the authorization_code grant needs at least one redirect URI")
 		}
-		for j, r := range append(slices.Clone(cl.RedirectURIs), cl.PostLogoutRedirectURIs...) {
-			u, err := url.Parse(r)
-			if err != nil || !u.IsAbs() || u.Fragment != "" || u.Host == "" {
-				add(fmt.Sprintf("redirect_uris[%d]", j), "must be an absolute URI without fragment, got %q", r)
+		for _, list := range []struct {
+			key  string
+			uris []string
+		}{{"redirect_uris", cl.RedirectURIs}, {"post_logout_redirect_uris", cl.PostLogoutRedirectURIs}} {
+			for j, r := range list.uris {
+				u, err := url.Parse(r)
+				if err != nil || !u.IsAbs() || u.Fragment != "" || u.Host == "" {
+					add(fmt.Sprintf("%s[%d]", list.key, j), "must be an absolute URI without fragment, got %q", r)
+				}
 			}
 		}
 		for _, s := range cl.Scopes {
