@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -392,8 +393,8 @@ func (c *Config) Validate() []string {
 	} else if strings.HasSuffix(c.Issuer, "/") {
 		add("issuer", "must not end with a slash, got %q", c.Issuer)
 	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		add("listen", "must be host:port, got %q", c.Listen)
+	if err := checkListen(c.Listen); err != nil {
+		add("listen", "%v", err)
 	}
 	if c.Database == "" {
 		add("database", "must not be empty")
@@ -527,8 +528,8 @@ func (c *Config) Validate() []string {
 	}
 
 	if c.Metrics.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
-			add("metrics.listen", "must be host:port, got %q", c.Metrics.Listen)
+		if err := checkListen(c.Metrics.Listen); err != nil {
+			add("metrics.listen", "%v", err)
 		} else if c.Metrics.Listen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
 			add("metrics.listen", "must differ from listen (leave it empty to serve /metrics there)")
 		}
@@ -600,6 +601,23 @@ func (c *Config) validateClients() []string {
 		}
 	}
 	return p
+}
+
+// checkListen checks a listen address: host:port, the host a name, an IP
+// address or empty (every interface), the port a number from 0 to 65535 (0
+// picks a free port, for tests).
+func checkListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("must be host:port, got %q", addr)
+	}
+	if strings.ContainsFunc(host, func(r rune) bool { return r <= ' ' || strings.ContainsRune("/?#@", r) }) {
+		return fmt.Errorf("must be host:port with a host name or IP address, got %q", addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("must be host:port with a port from 1 to 65535 (or 0 for any free port), got %q", addr)
+	}
+	return nil
 }
 
 // EncryptionKey decodes keys.encryption_key; nil when unset.

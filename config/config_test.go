@@ -340,3 +340,28 @@ func TestUnknownEnvironmentVariables(t *testing.T) {
 		t.Errorf("LoadEnviron with a name twice: level %q, %v; want debug", cfg.Log.Level, err)
 	}
 }
+
+func TestListenAddresses(t *testing.T) {
+	for addr, ok := range map[string]bool{
+		"127.0.0.1:8080": true, ":8080": true, "[::1]:443": true, "localhost:1": true, "0.0.0.0:65535": true,
+		"127.0.0.1:0": true, // a free port: tests
+		"nonsense":    false, "127.0.0.1": false, "127.0.0.1:": false, "127.0.0.1:http": false,
+		"127.0.0.1:65536": false, "127.0.0.1:-1": false, "::1:80": false, "a b:80": false, "http://x:80": false,
+	} {
+		for _, key := range []string{"listen", "metrics.listen"} {
+			cfg := Default()
+			if key == "listen" {
+				cfg.Listen = addr
+				cfg.Metrics.Listen = ""
+			} else {
+				cfg.Listen = "127.0.0.1:1"
+				cfg.Metrics.Listen = addr
+			}
+			problems := cfg.Validate()
+			named := slices.ContainsFunc(problems, func(p string) bool { return strings.HasPrefix(p, key+": ") })
+			if named == ok {
+				t.Errorf("%s %q: problems %q, want valid %v", key, addr, problems, ok)
+			}
+		}
+	}
+}
