@@ -22,6 +22,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Config is the whole configuration. Field comments give each default.
@@ -40,25 +42,56 @@ type Config struct {
 	// the last commits on power loss) or OFF (tests only).
 	DatabaseSynchronous string `yaml:"database_synchronous"`
 
-	Tokens    Tokens    `yaml:"tokens"`
-	Keys      Keys      `yaml:"keys"`
-	Passwords Passwords `yaml:"passwords"`
-	Mail      Mail      `yaml:"mail"`
-	Clients   []Client  `yaml:"clients"`
-	CORS      CORS      `yaml:"cors"`
-	Compat    Compat    `yaml:"compat"`
-	Throttle  Throttle  `yaml:"throttle"`
-	HTTP      HTTP      `yaml:"http"`
-	Metrics   Metrics   `yaml:"metrics"`
-	Log       Log       `yaml:"log"`
+	DatabasePool DatabasePool `yaml:"database_pool"`
+	TLS          TLS          `yaml:"tls"`
+	Tokens       Tokens       `yaml:"tokens"`
+	Keys         Keys         `yaml:"keys"`
+	Passwords    Passwords    `yaml:"passwords"`
+	Mail         Mail         `yaml:"mail"`
+	Clients      []Client     `yaml:"clients"`
+	CORS         CORS         `yaml:"cors"`
+	Compat       Compat       `yaml:"compat"`
+	Throttle     Throttle     `yaml:"throttle"`
+	HTTP         HTTP         `yaml:"http"`
+	Metrics      Metrics      `yaml:"metrics"`
+	Web          Web          `yaml:"web"`
+	Log          Log          `yaml:"log"`
+}
+
+// DatabasePool sizes the pool of database connections.
+type DatabasePool struct {
+	// MaxOpenConns bounds the connections open at once. Default 10.
+	MaxOpenConns int `yaml:"max_open_conns"`
+	// MaxIdleConns bounds the idle connections kept open; at most
+	// max_open_conns. Default 5.
+	MaxIdleConns int `yaml:"max_idle_conns"`
+	// ConnMaxLifetime closes a connection this long after it opened; 0
+	// keeps connections for ever. Default 30m.
+	ConnMaxLifetime time.Duration `yaml:"conn_max_lifetime"`
+}
+
+// TLS sets the certificate the HTTP server presents. Both files or
+// neither; default neither (plain HTTP, for a TLS-terminating proxy in
+// front).
+type TLS struct {
+	// CertFile is a PEM certificate chain, leaf first. Default "".
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the PEM private key of the certificate. Default "".
+	KeyFile string `yaml:"key_file"`
 }
 
 // Metrics sets where Prometheus metrics are served.
 type Metrics struct {
-	// Listen is a separate address for GET /metrics (e.g. 127.0.0.1:9090,
-	// reachable only by the scraper). Default "": /metrics on the main
+	// Listen is a separate address for GET /metrics, reachable only by the
+	// scraper. Default 127.0.0.1:9464; "" serves /metrics on the main
 	// listener.
 	Listen string `yaml:"listen"`
+}
+
+// Web sets the hosted pages and mails.
+type Web struct {
+	// SiteName names the service in page titles and mails. Default authd.
+	SiteName string `yaml:"site_name"`
 }
 
 // Tokens sets token contents and lifetimes.
@@ -77,7 +110,14 @@ type Tokens struct {
 	// presenting the spent token gets the same new tokens again; after it,
 	// reuse revokes the family. 0 disables the grace. Default 5s.
 	RefreshReuseGrace time.Duration `yaml:"refresh_reuse_grace"`
+	// AccessTokenClaims are the user claims access tokens carry besides
+	// sub: any of preferred_username, email, email_verified and name.
+	// Default [] (none).
+	AccessTokenClaims []string `yaml:"access_token_claims"`
 }
+
+// AccessTokenClaimNames are the claims tokens.access_token_claims may name.
+var AccessTokenClaimNames = []string{"preferred_username", "email", "email_verified", "name"}
 
 // Keys sets the signing-key lifecycle.
 type Keys struct {
@@ -137,6 +177,11 @@ type Mail struct {
 	Password string `yaml:"password"`
 	// Timeout bounds one SMTP conversation. Default 10s.
 	Timeout time.Duration `yaml:"timeout"`
+	// RequireTLS refuses to send mail to a server that does not offer
+	// STARTTLS: true, false, or auto (default), which is true unless
+	// smtp_addr is empty or on this machine (localhost, 127.0.0.0/8, ::1).
+	// See TLSRequired.
+	RequireTLS string `yaml:"require_tls"`
 	// LogLinks logs mails with their links intact when smtp_addr is empty:
 	// for local development only. Default false.
 	LogLinks bool `yaml:"log_links"`
@@ -146,6 +191,9 @@ type Mail struct {
 type Client struct {
 	// ID is the client_id. Required, unique.
 	ID string `yaml:"id"`
+	// Name is shown to users instead of the id, e.g. on the sign-in page.
+	// Optional.
+	Name string `yaml:"name"`
 	// Secret of a confidential client. Required unless public.
 	Secret string `yaml:"secret"`
 	// Public clients have no secret (SPAs, mobile apps).
@@ -179,6 +227,10 @@ type Compat struct {
 	// /refresh-token/ keeps issuing new tokens (djangorestframework-jwt's
 	// JWT_REFRESH_EXPIRATION_DELTA). Default 168h.
 	RefreshExpiration time.Duration `yaml:"refresh_expiration"`
+	// OldPasswordRequired makes /rest-auth/password/change/ ask for the
+	// current password (django-rest-auth's OLD_PASSWORD_FIELD_ENABLED).
+	// Default true.
+	OldPasswordRequired bool `yaml:"old_password_required"`
 }
 
 // Throttle sets the limits against guessing and flooding.
@@ -242,6 +294,11 @@ func Default() Config {
 		Listen:              "127.0.0.1:8080",
 		Database:            "./data/authd.db",
 		DatabaseSynchronous: "FULL",
+		DatabasePool: DatabasePool{
+			MaxOpenConns:    10,
+			MaxIdleConns:    5,
+			ConnMaxLifetime: 30 * time.Minute,
+		},
 		Tokens: Tokens{
 			Audience:           []string{"api"},
 			AccessTTL:          15 * time.Minute,
@@ -264,10 +321,11 @@ func Default() Config {
 			QueueWait: 2 * time.Second,
 		},
 		Mail: Mail{
-			From:    "authd@localhost",
-			Timeout: 10 * time.Second,
+			From:       "authd@localhost",
+			Timeout:    10 * time.Second,
+			RequireTLS: "auto",
 		},
-		Compat: Compat{RestAuth: true, ClientID: "rest-auth", RefreshExpiration: 168 * time.Hour},
+		Compat: Compat{RestAuth: true, ClientID: "rest-auth", RefreshExpiration: 168 * time.Hour, OldPasswordRequired: true},
 		Throttle: Throttle{
 			AccountFailures:      30,
 			AddressFailures:      100,
@@ -286,7 +344,9 @@ func Default() Config {
 			IdleTimeout:       120 * time.Second,
 			ShutdownTimeout:   15 * time.Second,
 		},
-		Log: Log{Level: "info", Format: "json"},
+		Metrics: Metrics{Listen: "127.0.0.1:9464"},
+		Web:     Web{SiteName: "authd"},
+		Log:     Log{Level: "info", Format: "json"},
 	}
 }
 
@@ -402,6 +462,31 @@ func (c *Config) Validate() []string {
 	if !slices.Contains([]string{"FULL", "NORMAL", "OFF"}, c.DatabaseSynchronous) {
 		add("database_synchronous", "must be FULL, NORMAL or OFF, got %q", c.DatabaseSynchronous)
 	}
+	dp := c.DatabasePool
+	if dp.MaxOpenConns < 1 {
+		add("database_pool.max_open_conns", "must be at least 1, got %d", dp.MaxOpenConns)
+	}
+	if dp.MaxIdleConns < 0 || dp.MaxIdleConns > max(dp.MaxOpenConns, 1) {
+		add("database_pool.max_idle_conns", "must be between 0 and database_pool.max_open_conns (%d), got %d", dp.MaxOpenConns, dp.MaxIdleConns)
+	}
+	if dp.ConnMaxLifetime < 0 {
+		add("database_pool.conn_max_lifetime", "must be 0 (no limit) or positive, got %s", dp.ConnMaxLifetime)
+	}
+	switch {
+	case c.TLS.CertFile == "" && c.TLS.KeyFile == "":
+	case c.TLS.CertFile == "":
+		add("tls.cert_file", "must be set when tls.key_file is")
+	case c.TLS.KeyFile == "":
+		add("tls.key_file", "must be set when tls.cert_file is")
+	default:
+		for _, f := range []struct{ key, path string }{{"tls.cert_file", c.TLS.CertFile}, {"tls.key_file", c.TLS.KeyFile}} {
+			if fi, err := os.Stat(f.path); err != nil {
+				add(f.key, "cannot read %q: %v", f.path, errors.Unwrap(err))
+			} else if !fi.Mode().IsRegular() {
+				add(f.key, "%q is not a regular file", f.path)
+			}
+		}
+	}
 
 	if len(c.Tokens.Audience) == 0 {
 		add("tokens.audience", "must name at least one audience")
@@ -420,6 +505,15 @@ func (c *Config) Validate() []string {
 	}
 	if c.Tokens.RefreshIdleTTL > c.Tokens.RefreshAbsoluteTTL {
 		add("tokens.refresh_idle_ttl", "must not exceed tokens.refresh_absolute_ttl")
+	}
+	for i, claim := range c.Tokens.AccessTokenClaims {
+		key := fmt.Sprintf("tokens.access_token_claims[%d]", i)
+		switch {
+		case !slices.Contains(AccessTokenClaimNames, claim):
+			add(key, "unknown claim %q (known: %s)", claim, strings.Join(AccessTokenClaimNames, ", "))
+		case slices.Contains(c.Tokens.AccessTokenClaims[:i], claim):
+			add(key, "claim %q given twice", claim)
+		}
 	}
 
 	if c.Keys.Algorithm != "RS256" && c.Keys.Algorithm != "EdDSA" {
@@ -474,6 +568,9 @@ func (c *Config) Validate() []string {
 		add("mail.from", "must be a bare address, got %q", c.Mail.From)
 	}
 	positive("mail.timeout", c.Mail.Timeout)
+	if !slices.Contains([]string{"auto", "true", "false"}, c.Mail.RequireTLS) {
+		add("mail.require_tls", "must be true, false or auto, got %q", c.Mail.RequireTLS)
+	}
 
 	p = append(p, c.validateClients()...)
 
@@ -499,6 +596,9 @@ func (c *Config) Validate() []string {
 		}
 	}
 	positive("compat.refresh_expiration", c.Compat.RefreshExpiration)
+	if err := checkLabel(c.Web.SiteName); err != nil {
+		add("web.site_name", "%v", err)
+	}
 	atLeastOne := func(key string, n int) {
 		if n < 1 {
 			add(key, "must be at least 1, got %d", n)
@@ -560,6 +660,11 @@ func (c *Config) validateClients() []string {
 			add("id", "must be printable ASCII without spaces or ':', got %q", cl.ID)
 		}
 		seen[cl.ID] = true
+		if cl.Name != "" {
+			if err := checkLabel(cl.Name); err != nil {
+				add("name", "%v", err)
+			}
+		}
 		if cl.Public && cl.Secret != "" {
 			add("secret", "a public client has no secret")
 		}
@@ -618,6 +723,45 @@ func checkListen(addr string) error {
 		return fmt.Errorf("must be host:port with a port from 1 to 65535 (or 0 for any free port), got %q", addr)
 	}
 	return nil
+}
+
+// checkLabel checks a name shown to users: 1 to 100 characters, none of
+// them a control or format character.
+func checkLabel(s string) error {
+	switch {
+	case s == "":
+		return errors.New("must not be empty")
+	case !utf8.ValidString(s):
+		return errors.New("must be valid UTF-8")
+	case utf8.RuneCountInString(s) > 100:
+		return fmt.Errorf("must be at most 100 characters, got %d", utf8.RuneCountInString(s))
+	case strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsGraphic(r) }):
+		return fmt.Errorf("must not contain control or invisible characters, got %q", s)
+	}
+	return nil
+}
+
+// TLSRequired is the effective mail.require_tls: true or false as set, and
+// for auto, true unless smtp_addr is empty or on this machine.
+func (m Mail) TLSRequired() bool {
+	switch m.RequireTLS {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	if m.SMTPAddr == "" {
+		return false
+	}
+	host, _, err := net.SplitHostPort(m.SMTPAddr)
+	if err != nil {
+		return true
+	}
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsLoopback()
 }
 
 // EncryptionKey decodes keys.encryption_key; nil when unset.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -362,6 +363,79 @@ func TestListenAddresses(t *testing.T) {
 			if named == ok {
 				t.Errorf("%s %q: problems %q, want valid %v", key, addr, problems, ok)
 			}
+		}
+	}
+}
+
+func TestNewKeys(t *testing.T) {
+	cert := filepath.Join(t.TempDir(), "cert.pem")
+	if err := os.WriteFile(cert, []byte("-----BEGIN CERTIFICATE-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "nope.pem")
+	tests := []struct {
+		name string
+		edit func(*Config)
+		want string // "" for valid
+	}{
+		{"claims", func(c *Config) { c.Tokens.AccessTokenClaims = []string{"email", "name"} }, ""},
+		{"unknown claim", func(c *Config) { c.Tokens.AccessTokenClaims = []string{"email", "phone"} }, `tokens.access_token_claims[1]: unknown claim "phone"`},
+		{"claim twice", func(c *Config) { c.Tokens.AccessTokenClaims = []string{"email", "email"} }, `tokens.access_token_claims[1]: claim "email" given twice`},
+		{"pool", func(c *Config) { c.DatabasePool = DatabasePool{MaxOpenConns: 1, MaxIdleConns: 0, ConnMaxLifetime: 0} }, ""},
+		{"no connections", func(c *Config) { c.DatabasePool.MaxOpenConns = 0 }, "database_pool.max_open_conns: must be at least 1"},
+		{"more idle than open", func(c *Config) { c.DatabasePool.MaxIdleConns = 11 }, "database_pool.max_idle_conns: must be between 0 and"},
+		{"negative lifetime", func(c *Config) { c.DatabasePool.ConnMaxLifetime = -time.Second }, "database_pool.conn_max_lifetime:"},
+		{"tls both", func(c *Config) { c.TLS = TLS{CertFile: cert, KeyFile: cert} }, ""},
+		{"tls cert only", func(c *Config) { c.TLS.CertFile = cert }, "tls.key_file: must be set when tls.cert_file is"},
+		{"tls key only", func(c *Config) { c.TLS.KeyFile = cert }, "tls.cert_file: must be set when tls.key_file is"},
+		{"tls file missing", func(c *Config) { c.TLS = TLS{CertFile: cert, KeyFile: missing} }, "tls.key_file: cannot read"},
+		{"tls folder", func(c *Config) { c.TLS = TLS{CertFile: filepath.Dir(cert), KeyFile: cert} }, "tls.cert_file: " + strconvQuote(filepath.Dir(cert)) + " is not a regular file"},
+		{"site name", func(c *Config) { c.Web.SiteName = "Example ID" }, ""},
+		{"empty site name", func(c *Config) { c.Web.SiteName = "" }, "web.site_name: must not be empty"},
+		{"site name with a newline", func(c *Config) { c.Web.SiteName = "a\nb" }, "web.site_name: must not contain control"},
+		{"client name", func(c *Config) {
+			c.Clients = []Client{{ID: "a", Name: "App\u202e", Public: true, Grants: []string{"password"}}}
+		}, "clients[0].name: must not contain control"},
+		{"require_tls", func(c *Config) { c.Mail.RequireTLS = "yes" }, `mail.require_tls: must be true, false or auto, got "yes"`},
+		{"old password optional", func(c *Config) { c.Compat.OldPasswordRequired = false }, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Default()
+			tt.edit(&cfg)
+			problems := cfg.Validate()
+			if tt.want == "" {
+				if len(problems) > 0 {
+					t.Errorf("Validate = %q, want none", problems)
+				}
+				return
+			}
+			if !slices.ContainsFunc(problems, func(p string) bool { return strings.HasPrefix(p, tt.want) }) {
+				t.Errorf("Validate = %q, want one starting %q", problems, tt.want)
+			}
+		})
+	}
+}
+
+func strconvQuote(s string) string { return fmt.Sprintf("%q", s) }
+
+func TestMailTLSRequired(t *testing.T) {
+	for _, tt := range []struct {
+		requireTLS, addr string
+		want             bool
+	}{
+		{"auto", "", false},
+		{"auto", "smtp.example.com:587", true},
+		{"auto", "192.0.2.1:25", true},
+		{"auto", "localhost:25", false},
+		{"auto", "127.0.0.1:25", false},
+		{"auto", "127.9.9.9:25", false},
+		{"auto", "[::1]:25", false},
+		{"true", "127.0.0.1:25", true},
+		{"false", "smtp.example.com:587", false},
+	} {
+		if got := (Mail{RequireTLS: tt.requireTLS, SMTPAddr: tt.addr}).TLSRequired(); got != tt.want {
+			t.Errorf("require_tls %s, smtp_addr %q: TLSRequired = %v, want %v", tt.requireTLS, tt.addr, got, tt.want)
 		}
 	}
 }

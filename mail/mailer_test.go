@@ -95,6 +95,44 @@ func TestMailerEndToEnd(t *testing.T) {
 	logs.waitFor(t, `"event":"mail.sent"`)
 }
 
+// With RequireTLS (mail.require_tls), a server that offers no STARTTLS
+// gets nothing, and the log says why.
+func TestMailerRequireTLS(t *testing.T) {
+	for _, offer := range []bool{false, true} {
+		t.Run(fmt.Sprintf("STARTTLS offered %v", offer), func(t *testing.T) {
+			var opts []mailtest.Option
+			if offer {
+				opts = append(opts, mailtest.WithTLS())
+			}
+			srv := mailtest.NewServer(t, opts...)
+			logs, log := newLog()
+			s := newSMTPSender(t, mail.Config{SMTPAddr: srv.Addr(), TLSConfig: srv.ClientTLSConfig(), RequireTLS: true})
+			m := newMailer(t, s, log, mail.Options{})
+			startMailer(t, m)
+			if err := m.Send(t.Context(), mail.PasswordReset, "ada@example.org", mail.Data{Link: "http://x/?token=secret-token"}); err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			if offer {
+				r, err := srv.WaitMessage(5 * time.Second)
+				if err != nil || !r.TLS {
+					t.Fatalf("message: TLS %v, %v; want one sent over TLS", r.TLS, err)
+				}
+				return
+			}
+			logs.waitFor(t, `"event":"mail.failed"`)
+			out := logs.String()
+			for _, want := range []string{`"level":"ERROR"`, "does not offer STARTTLS", "mail.require_tls", "mail not sent", srv.Addr()} {
+				if !strings.Contains(out, want) {
+					t.Errorf("log: want %q in\n%s", want, out)
+				}
+			}
+			if n := len(srv.Messages()); n != 0 {
+				t.Errorf("server got %d messages, want 0", n)
+			}
+		})
+	}
+}
+
 // A mail to an address nobody has verified may reach a stranger: it must
 // not carry text the account's owner typed, such as a first name that is
 // really an advertisement.

@@ -95,6 +95,8 @@ passwords:
 keys:
   algorithm: EdDSA
   reload_interval: 200ms
+metrics:
+  listen: ""
 clients:
   - id: cli-test
     public: true

@@ -74,7 +74,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	}
 	sender, err := mail.NewSender(mail.Config{
 		SMTPAddr: cfg.Mail.SMTPAddr, From: cfg.Mail.From, Username: cfg.Mail.Username,
-		Password: cfg.Mail.Password, Timeout: cfg.Mail.Timeout, LogLinks: cfg.Mail.LogLinks,
+		Password: cfg.Mail.Password, Timeout: cfg.Mail.Timeout, LogLinks: cfg.Mail.LogLinks, RequireTLS: cfg.Mail.TLSRequired(),
 	}, log)
 	if err != nil {
 		return err
