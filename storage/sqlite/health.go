@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
+
+	"github.com/authd/authd/storage"
 )
 
 // ErrFileChanged means the database file was removed or replaced while
@@ -81,4 +84,32 @@ func (db *DB) ProbeWrite(ctx context.Context) error {
 	}
 	db.probe.at, db.probe.err = now, err
 	return err
+}
+
+// quickCheck runs PRAGMA quick_check, which reads every page and checks
+// the structure of every table and index (not that indexes match their
+// tables), and fails with storage.ErrCorrupt on any damage. A check that
+// outlasts timeout is abandoned without error: the file is not known to
+// be damaged, only large. A negative timeout skips the check.
+func (db *DB) quickCheck(ctx context.Context, timeout time.Duration) error {
+	if timeout < 0 {
+		return nil
+	}
+	qctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var result string
+	err := db.r.QueryRowContext(qctx, `PRAGMA quick_check(1)`).Scan(&result)
+	switch {
+	case err != nil && ctx.Err() == nil && qctx.Err() != nil:
+		return nil
+	case errors.Is(err, storage.ErrCorrupt):
+		return fmt.Errorf("%w (PRAGMA quick_check)", err)
+	case err != nil:
+		return fmt.Errorf("PRAGMA quick_check: %w", err)
+	case result != "ok":
+		// "*** in database main ***\nTree 6 page 92: …": one line.
+		result = strings.ReplaceAll(strings.TrimPrefix(result, "*** in database main ***\n"), "\n", "; ")
+		return fmt.Errorf("%w: PRAGMA quick_check: %s", storage.ErrCorrupt, result)
+	}
+	return nil
 }

@@ -1,13 +1,19 @@
 package sqlite
 
 import (
+	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/authd/authd/storage"
 )
 
 func TestOpenMustExist(t *testing.T) {
@@ -67,6 +73,140 @@ func TestCheckFile(t *testing.T) {
 			t.Errorf("CheckFile after a replace = %v, want ErrFileChanged naming %s", err, path)
 		}
 	})
+}
+
+// corruptCopy makes a database of a few hundred pages, closes it and
+// returns the path of a copy with n bytes of garbage written at offset
+// (negative: from the middle).
+func corruptCopy(t *testing.T, offset int64, n int) string {
+	t.Helper()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "good.db")
+	db := openTest(t, src)
+	now := time.Unix(1e9, 0).UTC()
+	err := db.write(t.Context(), func(tx *sql.Tx) error {
+		for i := range 3000 {
+			u := storage.User{ID: fmt.Sprintf("u-%04d", i), Username: fmt.Sprintf("user-%04d", i),
+				Email: fmt.Sprintf("user-%04d@example.com", i), FirstName: strings.Repeat("x", 40), CreatedAt: now}
+			if _, err := tx.ExecContext(t.Context(), insertUser, userArgs(u)...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil { // checkpoints: all pages in the file
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if offset < 0 {
+		offset = int64(len(data)/2) &^ 4095 // the start of a page in the middle
+	}
+	for i := range n {
+		data[offset+int64(i)] = byte(0xA5 ^ i)
+	}
+	dst := filepath.Join(dir, "copy.db")
+	if err := os.WriteFile(dst, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+func TestOpenRefusesCorruptDatabase(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		offset int64
+		n      int
+	}{
+		{"garbage page in the middle", -1, 4096},
+		{"garbage header", 0, 100},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := corruptCopy(t, tt.offset, tt.n)
+			db, err := Open(t.Context(), path, Options{})
+			if err == nil {
+				db.Close()
+				t.Fatal("Open of a damaged database succeeded")
+			}
+			if !errors.Is(err, storage.ErrCorrupt) || !strings.Contains(err.Error(), path) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("Open = %q, want one line, storage.ErrCorrupt naming %s", err, path)
+			}
+		})
+	}
+}
+
+// Errors that mean a damaged file wrap storage.ErrCorrupt wherever they
+// come from, so that the server tells them from passing failures.
+func TestCorruptionErrorsAreMarked(t *testing.T) {
+	path := corruptCopy(t, -1, 4096)
+	db, err := Open(t.Context(), path, Options{QuickCheckTimeout: -1})
+	if err != nil {
+		t.Fatalf("Open without the check: %v", err)
+	}
+	defer db.Close()
+	var errs []error
+	scan := func(q querier, query string) error {
+		rows, err := q.QueryContext(t.Context(), query)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+		}
+		return rows.Err()
+	}
+	for _, q := range []string{`SELECT * FROM users`, `SELECT * FROM users ORDER BY username_key`, `SELECT * FROM users ORDER BY email_key`} {
+		errs = append(errs, scan(db.r, q))
+	}
+	errs = append(errs, db.write(t.Context(), func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(t.Context(), `UPDATE users SET first_name = 'y'`)
+		return err
+	}))
+	found := false
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, storage.ErrCorrupt) {
+			t.Errorf("error %v does not wrap storage.ErrCorrupt", err)
+		}
+		found = true
+	}
+	if !found {
+		t.Fatal("no statement met the damaged page")
+	}
+	// Ordinary errors are left alone.
+	if _, err := db.GetUser(t.Context(), "nobody"); errors.Is(err, storage.ErrCorrupt) || !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("GetUser(nobody) = %v, want ErrNotFound only", err)
+	}
+	if err := scan(db.r, `SELECT * FROM no_such_table`); err == nil || errors.Is(err, storage.ErrCorrupt) {
+		t.Errorf("a query of a missing table = %v, want an error that is not ErrCorrupt", err)
+	}
+}
+
+func TestQuickCheckTimeout(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "authd.db")
+	openTest(t, path).Close()
+	db, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// A check that runs out of time leaves the database open; one whose
+	// caller gave up fails.
+	if err := db.quickCheck(t.Context(), time.Nanosecond); err != nil {
+		t.Errorf("quickCheck out of time = %v, want nil", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := db.quickCheck(ctx, time.Minute); err == nil {
+		t.Error("quickCheck with a cancelled ctx = nil, want an error")
+	}
 }
 
 func TestProbeWrite(t *testing.T) {

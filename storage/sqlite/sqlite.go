@@ -63,12 +63,18 @@ type Options struct {
 	// fs.ErrNotExist) instead of creating it and its folder: for every
 	// command but those that set a database up.
 	MustExist bool
+	// QuickCheckTimeout bounds the PRAGMA quick_check that Open runs to
+	// refuse a damaged database. A check that takes longer (a very large
+	// file on a slow disk) is abandoned and the database opened
+	// unchecked. Default 10s; negative skips the check.
+	QuickCheckTimeout time.Duration
 }
 
 // Defaults of Options.
 const (
-	defaultBusyTimeout = 10 * time.Second
-	defaultReadConns   = 4
+	defaultBusyTimeout       = 10 * time.Second
+	defaultReadConns         = 4
+	defaultQuickCheckTimeout = 10 * time.Second
 )
 
 // DB is an authd database. It implements storage.Storage and is safe for
@@ -93,8 +99,9 @@ type DB struct {
 }
 
 // Open opens the database at path, creating the file and its folder if they
-// are missing (unless Options.MustExist), and checks that the database was
-// not migrated by a newer authd
+// are missing (unless Options.MustExist), checks that the file is not
+// damaged (PRAGMA quick_check; an error wrapping storage.ErrCorrupt and
+// naming the file) and that the database was not migrated by a newer authd
 // (an error wrapping storage.ErrSchemaTooNew). It does not migrate: call
 // Migrate before using a new or older database.
 func Open(ctx context.Context, path string, opts Options) (*DB, error) {
@@ -124,6 +131,11 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	migrations, err := loadMigrations()
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+
+	quickCheck := opts.QuickCheckTimeout
+	if quickCheck == 0 {
+		quickCheck = defaultQuickCheckTimeout
 	}
 
 	abs, err := filepath.Abs(path)
@@ -156,7 +168,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	busyMS := strconv.FormatInt(busy.Milliseconds(), 10)
 	// busy_timeout comes first (the driver runs it before the other
 	// pragmas), so setting journal_mode waits for other processes too.
-	w, err := sql.Open("sqlite", dsn(abs, url.Values{
+	w, err := openPool(dsn(abs, url.Values{
 		"_pragma": {
 			"busy_timeout(" + busyMS + ")",
 			"foreign_keys(1)",
@@ -185,7 +197,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 
 	// The write pool is open first, so the file is already in WAL mode (a
 	// persistent setting) and the readers need not set it.
-	r, err := sql.Open("sqlite", dsn(abs, url.Values{
+	r, err := openPool(dsn(abs, url.Values{
 		"_pragma": {
 			"busy_timeout(" + busyMS + ")",
 			"foreign_keys(1)",
@@ -211,6 +223,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	fi, err := os.Stat(abs)
 	if err == nil {
 		db.fileID = idOf(fi)
+		err = db.quickCheck(ctx, quickCheck)
 	}
 	var v int
 	if err == nil {
@@ -225,6 +238,16 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	db.startBatcher()
 	return db, nil
+}
+
+// openPool opens a pool whose connections mark corruption errors (see
+// corruptErr).
+func openPool(dsn string) (*sql.DB, error) {
+	c, err := newConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(c), nil
 }
 
 // synchronousMode validates Options.Synchronous.
