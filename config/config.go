@@ -34,7 +34,8 @@ type Config struct {
 	Issuer string `yaml:"issuer"`
 	// Listen is the address the HTTP server listens on. Default 127.0.0.1:8080.
 	Listen string `yaml:"listen"`
-	// Database is the SQLite file, created with its folder if missing.
+	// Database is the SQLite file. serve and migrate create it, with its
+	// folder, if missing; the other commands refuse to run without it.
 	// Default ./data/authd.db.
 	Database string `yaml:"database"`
 	// DatabaseSynchronous is SQLite's synchronous mode: FULL (default; every

@@ -301,6 +301,9 @@ func TestUsersErrors(t *testing.T) {
 		err := run(context.Background(), append([]string{"authd"}, args...), getenv, strings.NewReader(stdin), &out, &errb)
 		return out.String(), err
 	}
+	if _, err := runCmd("", "migrate"); err != nil { // only migrate and serve create the database
+		t.Fatal(err)
+	}
 	if _, err := runCmd("pw long enough\n", "users", "add", "--username", "amy", "--password-stdin"); err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -36,7 +39,8 @@ Commands:
   version               print version and build information
 
 Every command takes --config FILE (or AUTHD_CONFIG); without it authd runs on
-built-in defaults. Run "authd <command> --help" for a command's flags.
+built-in defaults. Only serve and migrate create a missing database. Run
+"authd <command> --help" for a command's flags.
 `
 
 // env carries what a command may use of the outside world, so that tests
@@ -114,14 +118,47 @@ func loadConfig(e env, path string) (config.Config, error) {
 	return config.Load(path, e.getenv)
 }
 
-// openStore opens the database and brings its schema up to date.
-// observeCommit (may be nil) receives every commit's duration.
+// errNoDatabase is the one line a command gives for a database that does
+// not exist.
+func errNoDatabase(path string) error {
+	return fmt.Errorf(`database %s does not exist; run "authd migrate" or "authd serve" to create it`, path)
+}
+
+// openStore opens an existing database and brings its schema up to date:
+// for every command but serve and migrate, which create a missing one. A
+// database that is not there is an error (errNoDatabase): a wrong path
+// must not leave an empty database behind. observeCommit (may be nil)
+// receives every commit's duration.
 func openStore(ctx context.Context, cfg config.Config, observeCommit ...func(time.Duration)) (*sqlite.DB, error) {
-	opts := sqlite.Options{Synchronous: cfg.DatabaseSynchronous}
+	opts := sqlite.Options{Synchronous: cfg.DatabaseSynchronous, MustExist: true}
 	if len(observeCommit) > 0 {
 		opts.ObserveCommit = observeCommit[0]
 	}
+	return openAndMigrate(ctx, cfg, opts)
+}
+
+// createStore is openStore for serve: a missing database is created, with
+// a warning in the log naming it, since a wrong path in the configuration
+// would otherwise go unnoticed as a server with no users.
+func createStore(ctx context.Context, cfg config.Config, log *slog.Logger, observeCommit func(time.Duration)) (*sqlite.DB, error) {
+	_, err := os.Stat(cfg.Database)
+	isNew := errors.Is(err, fs.ErrNotExist)
+	db, err := openAndMigrate(ctx, cfg, sqlite.Options{Synchronous: cfg.DatabaseSynchronous, ObserveCommit: observeCommit})
+	if err != nil {
+		return nil, err
+	}
+	if isNew {
+		abs, _ := filepath.Abs(cfg.Database)
+		log.Warn("database did not exist: created a new, empty one", "database", cfg.Database, "path", abs)
+	}
+	return db, nil
+}
+
+func openAndMigrate(ctx context.Context, cfg config.Config, opts sqlite.Options) (*sqlite.DB, error) {
 	db, err := sqlite.Open(ctx, cfg.Database, opts)
+	if opts.MustExist && errors.Is(err, fs.ErrNotExist) {
+		return nil, errNoDatabase(cfg.Database)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -54,7 +54,7 @@ SIGTERM. Then stop accepting connections, let in-flight requests finish
 // serve runs the server until ctx is done.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
 	metrics := server.NewMetrics()
-	db, err := openStore(ctx, cfg, metrics.ObserveCommit)
+	db, err := createStore(ctx, cfg, log, metrics.ObserveCommit)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// lastLine is the last line of out.
+func lastLine(out string) string {
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	return lines[len(lines)-1]
+}
+
+// exitFailed fails the test unless err is a non-zero exit.
+func exitFailed(t *testing.T, err error) {
+	t.Helper()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() == 0 {
+		t.Fatalf("exit: %v, want non-zero", err)
+	}
+}
+
+// Only migrate and serve create a database: every other command refuses a
+// missing one in one line, and leaves nothing behind.
+func TestMissingDatabase(t *testing.T) {
+	env := testEnv(t)
+	db := env["AUTHD_DATABASE"]
+	for _, args := range [][]string{
+		{"users", "disable", "--username", "amy"},
+		{"keys", "list"},
+		{"users", "add", "--username", "amy", "--password-stdin"},
+	} {
+		_, errOut, err := authdProcess(t, env, "pw long enough\n", args...)
+		exitFailed(t, err)
+		want := `authd: database ` + db + ` does not exist; run "authd migrate" or "authd serve" to create it`
+		if got := strings.TrimRight(errOut, "\n"); got != want {
+			t.Errorf("%v: stderr %q, want %q", args, got, want)
+		}
+		if _, err := os.Stat(filepath.Dir(db)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%v left the database folder behind: %v", args, err)
+		}
+	}
+	if _, errOut, err := authdProcess(t, env, "", "migrate"); err != nil {
+		t.Fatalf("migrate: %v %s", err, errOut)
+	}
+	if _, errOut, err := authdProcess(t, env, "", "keys", "list"); err != nil {
+		t.Errorf("keys list after migrate: %v %s", err, errOut)
+	}
+}
+
+// serve creates a missing database, and says so in its log.
+func TestServeWarnsOfNewDatabase(t *testing.T) {
+	env := testEnv(t)
+	s := startServe(t, env)
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	log := s.stderr.String()
+	if !strings.Contains(log, `"level":"WARN","msg":"database did not exist: created a new, empty one"`) ||
+		!strings.Contains(log, `"database":"`+env["AUTHD_DATABASE"]+`"`) {
+		t.Errorf("no warning naming the new database in the log:\n%s", log)
+	}
+	s = startServe(t, env) // now it exists
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(s.stderr.String(), "did not exist") {
+		t.Errorf("warning for a database that exists:\n%s", s.stderr.String())
+	}
+}
