@@ -395,6 +395,15 @@ func LoadEnviron(path string, environ []string, other ...string) (Config, error)
 		}
 	}
 	getenv := func(k string) string { return vars[k] }
+	return LoadVars(path, getenv, names, other...)
+}
+
+// LoadVars is LoadEnviron for a caller with its own getenv: names are the
+// variables set, whose values getenv returns.
+func LoadVars(path string, getenv func(string) string, names []string, other ...string) (Config, error) {
+	if names == nil {
+		names = []string{}
+	}
 	return load(path, getenv, names, append([]string{PathVar}, other...))
 }
 

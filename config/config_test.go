@@ -439,3 +439,18 @@ func TestMailTLSRequired(t *testing.T) {
 		}
 	}
 }
+
+// LoadVars takes the values from getenv and checks the names it is given.
+func TestLoadVars(t *testing.T) {
+	getenv := env(map[string]string{"AUTHD_LOG_LEVEL": "debug", "AUTHD_LOG_LEVL": "x"})
+	cfg, err := LoadVars("", getenv, []string{"AUTHD_LOG_LEVEL"})
+	if err != nil || cfg.Log.Level != "debug" {
+		t.Errorf("LoadVars = level %q, %v; want debug", cfg.Log.Level, err)
+	}
+	if _, err := LoadVars("", getenv, []string{"AUTHD_LOG_LEVEL", "AUTHD_LOG_LEVL"}); err == nil || !strings.Contains(err.Error(), "AUTHD_LOG_LEVL: names no configuration key") {
+		t.Errorf("LoadVars with an unknown name = %v", err)
+	}
+	if _, err := LoadVars("", getenv, nil); err != nil {
+		t.Errorf("LoadVars with no names = %v", err)
+	}
+}

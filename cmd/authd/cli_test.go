@@ -73,3 +73,30 @@ func TestServeWarnsOfNewDatabase(t *testing.T) {
 		t.Errorf("warning for a database that exists:\n%s", s.stderr.String())
 	}
 }
+
+// An AUTHD_ variable that names no key stops the command with one line
+// naming it, so a typo is not a silent run on the default.
+func TestUnknownVariable(t *testing.T) {
+	for _, tt := range []struct{ name, want string }{
+		{"AUTHD_TOKENS_ACCES_TTL", "AUTHD_TOKENS_ACCES_TTL: names no configuration key (did you mean AUTHD_TOKENS_ACCESS_TTL?)"},
+		{"AUTHD_CLIENTS_5_SECRET", "AUTHD_CLIENTS_5_SECRET: there is no clients[5] to set: the configuration has 1"},
+	} {
+		env := testEnv(t)
+		env[tt.name] = "5m-or-a-secret-value"
+		_, errOut, err := authdProcess(t, env, "", "migrate")
+		exitFailed(t, err)
+		if lines := strings.Split(strings.TrimRight(errOut, "\n"), "\n"); len(lines) != 1 || !strings.Contains(lines[0], tt.want) {
+			t.Errorf("stderr %q, want one line containing %q", errOut, tt.want)
+		}
+		if strings.Contains(errOut, "5m-or-a-secret-value") {
+			t.Errorf("stderr %q repeats the value", errOut)
+		}
+	}
+	// authd's variables that are not keys pass.
+	env := testEnv(t)
+	env["AUTHD_KEYS_OLD_ENCRYPTION_KEY"] = ""
+	env["AUTHD_CPUPROFILE"] = ""
+	if _, errOut, err := authdProcess(t, env, "", "migrate"); err != nil {
+		t.Errorf("migrate with authd's other variables: %v %s", err, errOut)
+	}
+}

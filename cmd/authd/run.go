@@ -52,6 +52,17 @@ type env struct {
 	stderr io.Writer
 }
 
+// environ lists the process environment, KEY=VALUE, for the check that
+// every AUTHD_ variable names a configuration key.
+var environ = os.Environ
+
+// notKeys are the AUTHD_ variables authd reads that are not configuration
+// keys (AUTHD_CONFIG aside, which package config knows).
+var notKeys = []string{
+	"AUTHD_CPUPROFILE",              // serve: a CPU profile of the run, for cmd/authbench
+	"AUTHD_KEYS_OLD_ENCRYPTION_KEY", // keys reseal: the key the private keys are sealed with now
+}
+
 // run is the whole program: main only calls it.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	e := env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
@@ -110,12 +121,23 @@ func parseOrHelp(e env, fs *flag.FlagSet, args []string) (done bool, err error) 
 	return false, nil
 }
 
-// loadConfig reads the configuration named by --config or AUTHD_CONFIG.
+// loadConfig reads the configuration named by --config or AUTHD_CONFIG,
+// and the AUTHD_ variables: every one must name a key (or be one of
+// notKeys), so a typo in a deployment's variable name does not go
+// unnoticed as a run on the default.
 func loadConfig(e env, path string) (config.Config, error) {
 	if path == "" {
-		path = e.getenv("AUTHD_CONFIG")
+		path = e.getenv(config.PathVar)
 	}
-	return config.Load(path, e.getenv)
+	// The names of the variables set; their values are what getenv says
+	// (in tests, getenv is not the process's).
+	var vars []string
+	for _, kv := range environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AUTHD_") && e.getenv(k) != "" {
+			vars = append(vars, k)
+		}
+	}
+	return config.LoadVars(path, e.getenv, vars, notKeys...)
 }
 
 // errNoDatabase is the one line a command gives for a database that does
