@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -98,5 +100,41 @@ func TestUnknownVariable(t *testing.T) {
 	env["AUTHD_CPUPROFILE"] = ""
 	if _, errOut, err := authdProcess(t, env, "", "migrate"); err != nil {
 		t.Errorf("migrate with authd's other variables: %v %s", err, errOut)
+	}
+}
+
+// Without --config or AUTHD_CONFIG, a command says it runs on defaults.
+func TestNoConfigNote(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "authd.db")
+	var stderr bytes.Buffer
+	getenv := func(k string) string { return map[string]string{"AUTHD_DATABASE": db}[k] }
+	if err := run(context.Background(), []string{"authd", "migrate"}, getenv, nil, &bytes.Buffer{}, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	want := "authd: no --config or AUTHD_CONFIG: using built-in defaults"
+	if got := stderr.String(); !strings.HasPrefix(got, want) || !strings.Contains(got, "(database "+db+")") || strings.Count(got, "\n") != 1 {
+		t.Errorf("stderr %q, want one line %q… naming the database", got, want)
+	}
+	// With a file, nothing.
+	env := testEnv(t)
+	stderr.Reset()
+	if err := run(context.Background(), []string{"authd", "migrate"}, func(k string) string { return env[k] }, nil, &bytes.Buffer{}, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("stderr %q with a config file, want nothing", stderr.String())
+	}
+}
+
+// A bare authd prints the usage to stderr, then the one-line error, and
+// exits non-zero.
+func TestNoCommand(t *testing.T) {
+	_, errOut, err := authdProcess(t, nil, "")
+	exitFailed(t, err)
+	if got, want := lastLine(errOut), `authd: no command given (run "authd help" for the commands)`; got != want {
+		t.Errorf("last line of stderr %q, want %q", got, want)
+	}
+	if !strings.Contains(errOut, "Usage:") {
+		t.Errorf("stderr %q, want the usage first", errOut)
 	}
 }

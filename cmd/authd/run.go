@@ -50,6 +50,7 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	cmd    string // the command run: "serve", "users"…
 }
 
 // environ lists the process environment, KEY=VALUE, for the check that
@@ -67,10 +68,12 @@ var notKeys = []string{
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	e := env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
 	if len(args) < 2 {
+		// The usage, then main's one-line error last.
 		fmt.Fprint(stderr, usage)
-		return errors.New("no command given")
+		return errors.New(`no command given (run "authd help" for the commands)`)
 	}
 	cmd, rest := args[1], args[2:]
+	e.cmd = cmd
 	switch cmd {
 	case "serve":
 		return cmdServe(ctx, e, rest)
@@ -123,8 +126,8 @@ func parseOrHelp(e env, fs *flag.FlagSet, args []string) (done bool, err error) 
 
 // loadConfig reads the configuration named by --config or AUTHD_CONFIG,
 // and the AUTHD_ variables: every one must name a key (or be one of
-// notKeys), so a typo in a deployment's variable name does not go
-// unnoticed as a run on the default.
+// notKeys). Without a file it says so, in one line on stderr: a typo in a
+// deployment's variable name must not go unnoticed as a run on defaults.
 func loadConfig(e env, path string) (config.Config, error) {
 	if path == "" {
 		path = e.getenv(config.PathVar)
@@ -137,7 +140,26 @@ func loadConfig(e env, path string) (config.Config, error) {
 			vars = append(vars, k)
 		}
 	}
-	return config.LoadVars(path, e.getenv, vars, notKeys...)
+	cfg, err := config.LoadVars(path, e.getenv, vars, notKeys...)
+	if err == nil && path == "" {
+		defaultsNote(e, cfg, len(vars) > 0)
+	}
+	return cfg, err
+}
+
+// defaultsNote says that no configuration file was given. serve writes it
+// as a warning of its log, whose lines are JSON by default; the other
+// commands as a plain line.
+func defaultsNote(e env, cfg config.Config, withVars bool) {
+	what := "built-in defaults"
+	if withVars {
+		what = "built-in defaults and AUTHD_ variables"
+	}
+	if e.cmd == "serve" {
+		newLogger(e.stderr, cfg.Log).Warn("no --config or "+config.PathVar+": using "+what, "database", cfg.Database)
+		return
+	}
+	fmt.Fprintf(e.stderr, "authd: no --config or %s: using %s (database %s)\n", config.PathVar, what, cfg.Database)
 }
 
 // errNoDatabase is the one line a command gives for a database that does
