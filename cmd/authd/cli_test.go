@@ -96,8 +96,8 @@ func TestUnknownVariable(t *testing.T) {
 	}
 	// authd's variables that are not keys pass.
 	env := testEnv(t)
-	env["AUTHD_KEYS_OLD_ENCRYPTION_KEY"] = ""
-	env["AUTHD_CPUPROFILE"] = ""
+	env["AUTHD_KEYS_OLD_ENCRYPTION_KEY"] = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+	env["AUTHD_CPUPROFILE"] = filepath.Join(t.TempDir(), "cpu.prof") // read by serve only
 	if _, errOut, err := authdProcess(t, env, "", "migrate"); err != nil {
 		t.Errorf("migrate with authd's other variables: %v %s", err, errOut)
 	}
