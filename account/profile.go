@@ -23,6 +23,13 @@ func normalizeResetEmail(email string) (string, error) {
 // password and is rate-limited per user (each attempt answers whether a
 // value is taken).
 func (s *Service) UpdateProfile(ctx context.Context, userID string, p ProfilePatch) (storage.User, error) {
+	cur, err := s.store.GetUser(ctx, userID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return storage.User{}, errs.New(errs.NotFound, "not_found", "no such user")
+	case err != nil:
+		return storage.User{}, errs.Storage(err)
+	}
 	fields := map[string]string{}
 	norm := func(field string, v *string, f func(string) (string, error)) {
 		if v == nil {
@@ -35,19 +42,20 @@ func (s *Service) UpdateProfile(ctx context.Context, userID string, p ProfilePat
 		}
 		*v = n
 	}
-	norm("username", p.Username, users.NormalizeUsername)
+	norm("username", p.Username, func(v string) (string, error) {
+		// A name unchanged but for case or width is the user's own name:
+		// it is held to the rules it was made under, so a user whose name
+		// predates today's rules can still save the profile form.
+		if storage.UsernameKey(v) == storage.UsernameKey(cur.Username) {
+			return users.NormalizeExistingUsername(v)
+		}
+		return users.NormalizeUsername(v)
+	})
 	norm("email", p.Email, users.NormalizeEmail)
 	norm("first_name", p.FirstName, func(v string) (string, error) { return users.NormalizeName("first_name", v) })
 	norm("last_name", p.LastName, func(v string) (string, error) { return users.NormalizeName("last_name", v) })
 	if len(fields) > 0 {
 		return storage.User{}, errs.InvalidFields(fields)
-	}
-	cur, err := s.store.GetUser(ctx, userID)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return storage.User{}, errs.New(errs.NotFound, "not_found", "no such user")
-	case err != nil:
-		return storage.User{}, errs.Storage(err)
 	}
 	newEmail := p.Email != nil && storage.EmailKey(*p.Email) != storage.EmailKey(cur.Email)
 	newName := p.Username != nil && *p.Username != cur.Username

@@ -2,10 +2,12 @@
 // file, then AUTHD_* environment variables, then validation.
 //
 // Every key is addressed by its path (tokens.access_ttl), and every problem
-// found (an unknown key, a value of the wrong type, an invalid value) is
-// reported with that path, all of them at once, so an operator fixes a
-// config file in one pass. config.example.yaml mirrors the Config struct and
-// documents every key with its default; a test keeps the two in step.
+// found (an unknown key, a value of the wrong type, an invalid value, an
+// AUTHD_ variable that names no key) is reported with that path and with
+// the line of the file or the variable the value came from, all of them at
+// once, so an operator fixes a config file in one pass.
+// config.example.yaml mirrors the Config struct and documents every key
+// with its default; a test keeps the two in step.
 package config
 
 import (
@@ -17,8 +19,11 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Config is the whole configuration. Field comments give each default.
@@ -29,7 +34,8 @@ type Config struct {
 	Issuer string `yaml:"issuer"`
 	// Listen is the address the HTTP server listens on. Default 127.0.0.1:8080.
 	Listen string `yaml:"listen"`
-	// Database is the SQLite file, created with its folder if missing.
+	// Database is the SQLite file. serve and migrate create it, with its
+	// folder, if missing; the other commands refuse to run without it.
 	// Default ./data/authd.db.
 	Database string `yaml:"database"`
 	// DatabaseSynchronous is SQLite's synchronous mode: FULL (default; every
@@ -37,18 +43,32 @@ type Config struct {
 	// the last commits on power loss) or OFF (tests only).
 	DatabaseSynchronous string `yaml:"database_synchronous"`
 
-	Tokens    Tokens    `yaml:"tokens"`
-	Keys      Keys      `yaml:"keys"`
-	Passwords Passwords `yaml:"passwords"`
-	Mail      Mail      `yaml:"mail"`
-	Clients   []Client  `yaml:"clients"`
-	CORS      CORS      `yaml:"cors"`
-	Compat    Compat    `yaml:"compat"`
-	Throttle  Throttle  `yaml:"throttle"`
-	HTTP      HTTP      `yaml:"http"`
-	TLS       TLS       `yaml:"tls"`
-	Metrics   Metrics   `yaml:"metrics"`
-	Log       Log       `yaml:"log"`
+	DatabasePool DatabasePool `yaml:"database_pool"`
+	TLS          TLS          `yaml:"tls"`
+	Tokens       Tokens       `yaml:"tokens"`
+	Keys         Keys         `yaml:"keys"`
+	Passwords    Passwords    `yaml:"passwords"`
+	Mail         Mail         `yaml:"mail"`
+	Clients      []Client     `yaml:"clients"`
+	CORS         CORS         `yaml:"cors"`
+	Compat       Compat       `yaml:"compat"`
+	Throttle     Throttle     `yaml:"throttle"`
+	HTTP         HTTP         `yaml:"http"`
+	Metrics      Metrics      `yaml:"metrics"`
+	Web          Web          `yaml:"web"`
+	Log          Log          `yaml:"log"`
+}
+
+// DatabasePool sizes the pool of database connections.
+type DatabasePool struct {
+	// MaxOpenConns bounds the connections open at once. Default 10.
+	MaxOpenConns int `yaml:"max_open_conns"`
+	// MaxIdleConns bounds the idle connections kept open; at most
+	// max_open_conns. Default 5.
+	MaxIdleConns int `yaml:"max_idle_conns"`
+	// ConnMaxLifetime closes a connection this long after it opened; 0
+	// keeps connections for ever. Default 30m.
+	ConnMaxLifetime time.Duration `yaml:"conn_max_lifetime"`
 }
 
 // TLS makes the main listener serve HTTPS (and HTTP/2).
@@ -62,10 +82,16 @@ type TLS struct {
 
 // Metrics sets where Prometheus metrics are served.
 type Metrics struct {
-	// Listen is a separate address for GET /metrics (e.g. 127.0.0.1:9090,
-	// reachable only by the scraper). Default "": /metrics on the main
+	// Listen is a separate address for GET /metrics, reachable only by the
+	// scraper. Default 127.0.0.1:9464; "" serves /metrics on the main
 	// listener.
 	Listen string `yaml:"listen"`
+}
+
+// Web sets the hosted pages and mails.
+type Web struct {
+	// SiteName names the service in page titles and mails. Default authd.
+	SiteName string `yaml:"site_name"`
 }
 
 // Tokens sets token contents and lifetimes.
@@ -84,7 +110,14 @@ type Tokens struct {
 	// presenting the spent token gets the same new tokens again; after it,
 	// reuse revokes the family. 0 disables the grace. Default 5s.
 	RefreshReuseGrace time.Duration `yaml:"refresh_reuse_grace"`
+	// AccessTokenClaims are the user claims access tokens carry besides
+	// sub: any of preferred_username, email, email_verified and name.
+	// Default [] (none).
+	AccessTokenClaims []string `yaml:"access_token_claims"`
 }
+
+// AccessTokenClaimNames are the claims tokens.access_token_claims may name.
+var AccessTokenClaimNames = []string{"preferred_username", "email", "email_verified", "name"}
 
 // Keys sets the signing-key lifecycle.
 type Keys struct {
@@ -144,6 +177,11 @@ type Mail struct {
 	Password string `yaml:"password"`
 	// Timeout bounds one SMTP conversation. Default 10s.
 	Timeout time.Duration `yaml:"timeout"`
+	// RequireTLS refuses to send mail to a server that does not offer
+	// STARTTLS: true, false, or auto (default), which is true unless
+	// smtp_addr is empty or on this machine (localhost, 127.0.0.0/8, ::1).
+	// See TLSRequired.
+	RequireTLS string `yaml:"require_tls"`
 	// LogLinks logs mails with their links intact when smtp_addr is empty:
 	// for local development only. Default false.
 	LogLinks bool `yaml:"log_links"`
@@ -153,7 +191,7 @@ type Mail struct {
 type Client struct {
 	// ID is the client_id. Required, unique.
 	ID string `yaml:"id"`
-	// Name is shown to people on the sign-in pages instead of the id.
+	// Name is shown to users instead of the id, e.g. on the sign-in page.
 	// Optional.
 	Name string `yaml:"name"`
 	// Secret of a confidential client. Required unless public.
@@ -189,6 +227,10 @@ type Compat struct {
 	// /refresh-token/ keeps issuing new tokens (djangorestframework-jwt's
 	// JWT_REFRESH_EXPIRATION_DELTA). Default 168h.
 	RefreshExpiration time.Duration `yaml:"refresh_expiration"`
+	// OldPasswordRequired makes /rest-auth/password/change/ ask for the
+	// current password (django-rest-auth's OLD_PASSWORD_FIELD_ENABLED).
+	// Default true.
+	OldPasswordRequired bool `yaml:"old_password_required"`
 }
 
 // Throttle sets the limits against guessing and flooding.
@@ -252,6 +294,11 @@ func Default() Config {
 		Listen:              "127.0.0.1:8080",
 		Database:            "./data/authd.db",
 		DatabaseSynchronous: "FULL",
+		DatabasePool: DatabasePool{
+			MaxOpenConns:    10,
+			MaxIdleConns:    5,
+			ConnMaxLifetime: 30 * time.Minute,
+		},
 		Tokens: Tokens{
 			Audience:           []string{"api"},
 			AccessTTL:          15 * time.Minute,
@@ -274,10 +321,11 @@ func Default() Config {
 			QueueWait: 2 * time.Second,
 		},
 		Mail: Mail{
-			From:    "authd@localhost",
-			Timeout: 10 * time.Second,
+			From:       "authd@localhost",
+			Timeout:    10 * time.Second,
+			RequireTLS: "auto",
 		},
-		Compat: Compat{RestAuth: true, ClientID: "rest-auth", RefreshExpiration: 168 * time.Hour},
+		Compat: Compat{RestAuth: true, ClientID: "rest-auth", RefreshExpiration: 168 * time.Hour, OldPasswordRequired: true},
 		Throttle: Throttle{
 			AccountFailures:      30,
 			AddressFailures:      100,
@@ -296,7 +344,9 @@ func Default() Config {
 			IdleTimeout:       120 * time.Second,
 			ShutdownTimeout:   15 * time.Second,
 		},
-		Log: Log{Level: "info", Format: "json"},
+		Metrics: Metrics{Listen: "127.0.0.1:9464"},
+		Web:     Web{SiteName: "authd"},
+		Log:     Log{Level: "info", Format: "json"},
 	}
 }
 
@@ -312,22 +362,81 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("config: %d problems: %s", len(e.Problems), strings.Join(e.Problems, "; "))
 }
 
+// PathVar is the variable that names the configuration file when no
+// --config flag does. It is not a key.
+const PathVar = "AUTHD_CONFIG"
+
 // Load builds the configuration from the defaults, the YAML file at path
 // (skipped when path is ""), and the AUTHD_* variables that getenv returns.
-// It returns an *Error listing every problem when any is found.
+// It returns an *Error listing every problem when any is found: each value
+// of the wrong type (which keeps its default meanwhile) and each unknown
+// key of the file, then each invalid value, with the line of the file or
+// the variable it came from.
 func Load(path string, getenv func(string) string) (Config, error) {
+	return load(path, getenv, nil, nil)
+}
+
+// LoadEnviron is Load with the variables of environ, KEY=VALUE entries as
+// os.Environ returns them (the first of a name counts, as for os.Getenv).
+// Since it sees every variable, it also finds those that set nothing: an
+// AUTHD_ variable that names no key (AUTHD_TOKENS_ACCES_TTL) or a client
+// the configuration does not have (AUTHD_CLIENTS_5_SECRET with two
+// clients) is a problem. PathVar and the names in other, variables of authd
+// that are not keys, are let through.
+func LoadEnviron(path string, environ []string, other ...string) (Config, error) {
+	vars := map[string]string{}
+	var names []string
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		if _, ok := vars[k]; !ok {
+			vars[k] = v
+			names = append(names, k)
+		}
+	}
+	getenv := func(k string) string { return vars[k] }
+	return LoadVars(path, getenv, names, other...)
+}
+
+// LoadVars is LoadEnviron for a caller with its own getenv: names are the
+// variables set, whose values getenv returns.
+func LoadVars(path string, getenv func(string) string, names []string, other ...string) (Config, error) {
+	if names == nil {
+		names = []string{}
+	}
+	return load(path, getenv, names, append([]string{PathVar}, other...))
+}
+
+// load is Load; names, when not nil, are the variables to check against
+// the keys, but for those in allowed.
+func load(path string, getenv func(string) string, names, allowed []string) (Config, error) {
 	cfg := Default()
+	o := newOrigins()
 	var problems []string
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return Config{}, fmt.Errorf("config: %w", err)
 		}
-		problems = append(problems, decodeYAML(data, &cfg)...)
+		problems = append(problems, decodeYAML(data, &cfg, o)...)
 	}
-	problems = append(problems, applyEnv(&cfg, getenv)...)
-	if len(problems) == 0 {
-		problems = cfg.Validate()
+	envProblems, known := applyEnv(&cfg, getenv, o)
+	problems = append(problems, envProblems...)
+	if names != nil {
+		problems = append(problems, known.unknown(names, allowed)...)
+	}
+	for _, p := range cfg.Validate() {
+		key, reason, _ := strings.Cut(p, ": ")
+		if o.refused(key) {
+			continue
+		}
+		if w := o.where(key); w != "" {
+			if strings.HasPrefix(w, "(") {
+				p = key + " " + w + ": " + reason
+			} else {
+				p = key + ": " + w + ": " + reason
+			}
+		}
+		problems = append(problems, p)
 	}
 	if len(problems) > 0 {
 		return Config{}, &Error{Problems: problems}
@@ -353,14 +462,39 @@ func (c *Config) Validate() []string {
 	} else if strings.HasSuffix(c.Issuer, "/") {
 		add("issuer", "must not end with a slash, got %q", c.Issuer)
 	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		add("listen", "must be host:port, got %q", c.Listen)
+	if err := checkListen(c.Listen); err != nil {
+		add("listen", "%v", err)
 	}
 	if c.Database == "" {
 		add("database", "must not be empty")
 	}
 	if !slices.Contains([]string{"FULL", "NORMAL", "OFF"}, c.DatabaseSynchronous) {
 		add("database_synchronous", "must be FULL, NORMAL or OFF, got %q", c.DatabaseSynchronous)
+	}
+	dp := c.DatabasePool
+	if dp.MaxOpenConns < 1 {
+		add("database_pool.max_open_conns", "must be at least 1, got %d", dp.MaxOpenConns)
+	}
+	if dp.MaxIdleConns < 0 || dp.MaxIdleConns > max(dp.MaxOpenConns, 1) {
+		add("database_pool.max_idle_conns", "must be between 0 and database_pool.max_open_conns (%d), got %d", dp.MaxOpenConns, dp.MaxIdleConns)
+	}
+	if dp.ConnMaxLifetime < 0 {
+		add("database_pool.conn_max_lifetime", "must be 0 (no limit) or positive, got %s", dp.ConnMaxLifetime)
+	}
+	switch {
+	case c.TLS.CertFile == "" && c.TLS.KeyFile == "":
+	case c.TLS.CertFile == "":
+		add("tls.cert_file", "must be set when tls.key_file is")
+	case c.TLS.KeyFile == "":
+		add("tls.key_file", "must be set when tls.cert_file is")
+	default:
+		for _, f := range []struct{ key, path string }{{"tls.cert_file", c.TLS.CertFile}, {"tls.key_file", c.TLS.KeyFile}} {
+			if fi, err := os.Stat(f.path); err != nil {
+				add(f.key, "cannot read %q: %v", f.path, errors.Unwrap(err))
+			} else if !fi.Mode().IsRegular() {
+				add(f.key, "%q is not a regular file", f.path)
+			}
+		}
 	}
 
 	if len(c.Tokens.Audience) == 0 {
@@ -380,6 +514,15 @@ func (c *Config) Validate() []string {
 	}
 	if c.Tokens.RefreshIdleTTL > c.Tokens.RefreshAbsoluteTTL {
 		add("tokens.refresh_idle_ttl", "must not exceed tokens.refresh_absolute_ttl")
+	}
+	for i, claim := range c.Tokens.AccessTokenClaims {
+		key := fmt.Sprintf("tokens.access_token_claims[%d]", i)
+		switch {
+		case !slices.Contains(AccessTokenClaimNames, claim):
+			add(key, "unknown claim %q (known: %s)", claim, strings.Join(AccessTokenClaimNames, ", "))
+		case slices.Contains(c.Tokens.AccessTokenClaims[:i], claim):
+			add(key, "claim %q given twice", claim)
+		}
 	}
 
 	if c.Keys.Algorithm != "RS256" && c.Keys.Algorithm != "EdDSA" {
@@ -434,6 +577,9 @@ func (c *Config) Validate() []string {
 		add("mail.from", "must be a bare address, got %q", c.Mail.From)
 	}
 	positive("mail.timeout", c.Mail.Timeout)
+	if !slices.Contains([]string{"auto", "true", "false"}, c.Mail.RequireTLS) {
+		add("mail.require_tls", "must be true, false or auto, got %q", c.Mail.RequireTLS)
+	}
 
 	p = append(p, c.validateClients()...)
 
@@ -459,6 +605,9 @@ func (c *Config) Validate() []string {
 		}
 	}
 	positive("compat.refresh_expiration", c.Compat.RefreshExpiration)
+	if err := checkLabel(c.Web.SiteName); err != nil {
+		add("web.site_name", "%v", err)
+	}
 	atLeastOne := func(key string, n int) {
 		if n < 1 {
 			add(key, "must be at least 1, got %d", n)
@@ -487,13 +636,9 @@ func (c *Config) Validate() []string {
 		}
 	}
 
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		add("tls", "cert_file and key_file must be set together")
-	}
-
 	if c.Metrics.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
-			add("metrics.listen", "must be host:port, got %q", c.Metrics.Listen)
+		if err := checkListen(c.Metrics.Listen); err != nil {
+			add("metrics.listen", "%v", err)
 		} else if c.Metrics.Listen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
 			add("metrics.listen", "must differ from listen (leave it empty to serve /metrics there)")
 		}
@@ -524,6 +669,11 @@ func (c *Config) validateClients() []string {
 			add("id", "must be printable ASCII without spaces or ':', got %q", cl.ID)
 		}
 		seen[cl.ID] = true
+		if cl.Name != "" {
+			if err := checkLabel(cl.Name); err != nil {
+				add("name", "%v", err)
+			}
+		}
 		if cl.Public && cl.Secret != "" {
 			add("secret", "a public client has no secret")
 		}
@@ -547,10 +697,15 @@ func (c *Config) validateClients() []string {
 		if slices.Contains(cl.Grants, "authorization_code") && len(cl.RedirectURIs) == 0 {
 			add("redirect_uris", "the authorization_code grant needs at least one redirect URI")
 		}
-		for j, r := range append(slices.Clone(cl.RedirectURIs), cl.PostLogoutRedirectURIs...) {
-			u, err := url.Parse(r)
-			if err != nil || !u.IsAbs() || u.Fragment != "" || u.Host == "" {
-				add(fmt.Sprintf("redirect_uris[%d]", j), "must be an absolute URI without fragment, got %q", r)
+		for _, list := range []struct {
+			key  string
+			uris []string
+		}{{"redirect_uris", cl.RedirectURIs}, {"post_logout_redirect_uris", cl.PostLogoutRedirectURIs}} {
+			for j, r := range list.uris {
+				u, err := url.Parse(r)
+				if err != nil || !u.IsAbs() || u.Fragment != "" || u.Host == "" {
+					add(fmt.Sprintf("%s[%d]", list.key, j), "must be an absolute URI without fragment, got %q", r)
+				}
 			}
 		}
 		for _, s := range cl.Scopes {
@@ -560,6 +715,62 @@ func (c *Config) validateClients() []string {
 		}
 	}
 	return p
+}
+
+// checkListen checks a listen address: host:port, the host a name, an IP
+// address or empty (every interface), the port a number from 0 to 65535 (0
+// picks a free port, for tests).
+func checkListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("must be host:port, got %q", addr)
+	}
+	if strings.ContainsFunc(host, func(r rune) bool { return r <= ' ' || strings.ContainsRune("/?#@", r) }) {
+		return fmt.Errorf("must be host:port with a host name or IP address, got %q", addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("must be host:port with a port from 1 to 65535 (or 0 for any free port), got %q", addr)
+	}
+	return nil
+}
+
+// checkLabel checks a name shown to users: 1 to 100 characters, none of
+// them a control or format character.
+func checkLabel(s string) error {
+	switch {
+	case s == "":
+		return errors.New("must not be empty")
+	case !utf8.ValidString(s):
+		return errors.New("must be valid UTF-8")
+	case utf8.RuneCountInString(s) > 100:
+		return fmt.Errorf("must be at most 100 characters, got %d", utf8.RuneCountInString(s))
+	case strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsGraphic(r) }):
+		return fmt.Errorf("must not contain control or invisible characters, got %q", s)
+	}
+	return nil
+}
+
+// TLSRequired is the effective mail.require_tls: true or false as set, and
+// for auto, true unless smtp_addr is empty or on this machine.
+func (m Mail) TLSRequired() bool {
+	switch m.RequireTLS {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	if m.SMTPAddr == "" {
+		return false
+	}
+	host, _, err := net.SplitHostPort(m.SMTPAddr)
+	if err != nil {
+		return true
+	}
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsLoopback()
 }
 
 // EncryptionKey decodes keys.encryption_key; nil when unset.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -172,18 +173,18 @@ func TestProblemsNameTheirKeys(t *testing.T) {
 			"invalid values",
 			"issuer: ftp://x\nkeys:\n  algorithm: HS256\n  rsa_bits: 1024\n  encryption_key: c2hvcnQ=\npasswords:\n  min_length: 0\n",
 			nil,
-			[]string{"issuer:", "keys.algorithm:", "keys.rsa_bits:", "keys.encryption_key: must decode to 32 bytes", "passwords.min_length:"},
+			[]string{"issuer: line 1:", "keys.algorithm: line 3:", "keys.rsa_bits: line 4:", "keys.encryption_key: line 5: must decode to 32 bytes", "passwords.min_length: line 7:"},
 		},
 		{
 			"clients",
 			"clients:\n  - id: a\n    public: true\n    grants: [client_credentials, magic]\n  - id: a\n    secret: short\n    grants: [password]\n  - id: c\n    public: true\n    grants: [authorization_code]\n",
 			nil,
 			[]string{
-				"clients[0].grants: a public client cannot use client_credentials",
-				"clients[0].grants: unknown grant \"magic\"",
-				"clients[1].id: duplicate client id",
-				"clients[1].secret: must be at least 16 characters",
-				"clients[2].redirect_uris: the authorization_code grant needs",
+				"clients[0].grants: line 4: a public client cannot use client_credentials",
+				"clients[0].grants: line 4: unknown grant \"magic\"",
+				"clients[1].id: line 5: duplicate client id",
+				"clients[1].secret: line 6: must be at least 16 characters",
+				"clients[2].redirect_uris: line 8: the authorization_code grant needs", // the client's line: the key is missing
 			},
 		},
 		{"invalid YAML", "tokens: [\n", nil, []string{"invalid YAML"}},
@@ -233,9 +234,223 @@ func TestEncryptionKey(t *testing.T) {
 func TestReservedClientIDs(t *testing.T) {
 	p := writeFile(t, "compat:\n  client_id: authd\nclients:\n  - id: authd\n    public: true\n    grants: [password]\n  - id: rest-auth\n    public: true\n    grants: [password]\n")
 	_, err := Load(p, env(nil))
-	for _, want := range []string{`compat.client_id: "authd" is reserved`, `clients[0].id: "authd" is reserved`} {
+	for _, want := range []string{`compat.client_id: line 2: "authd" is reserved`, `clients[0].id: line 4: "authd" is reserved`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v, want it to contain %q", err, want)
 		}
+	}
+}
+
+// A value of the wrong type is one problem among all the others, not a
+// reason to stop looking; and a problem Validate finds says where the value
+// came from.
+func TestAllProblemsAtOnce(t *testing.T) {
+	p := writeFile(t, "tokens:\n  access_ttl: soon\n  refresh_idle_ttl: [1]\n  refresh_absolute_ttl: 1h\nissuer: ftp://x\nlisten: nonsense\nlog:\n  level: loud\n")
+	_, err := Load(p, env(map[string]string{"AUTHD_LOG_FORMAT": "xml"}))
+	var cerr *Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("Load = %v, want a *config.Error", err)
+	}
+	want := []string{
+		"tokens.access_ttl: line 2: want a duration",
+		"tokens.refresh_idle_ttl: line 3: want a duration",
+		"issuer: line 5: must be an absolute http(s) URL",
+		"listen: line 6: must be host:port",
+		"log.level: line 8: must be debug, info, warn or error",
+		"log.format (from AUTHD_LOG_FORMAT): must be json or text",
+	}
+	for _, w := range want {
+		if !slices.ContainsFunc(cerr.Problems, func(p string) bool { return strings.HasPrefix(p, w) }) {
+			t.Errorf("no problem starting %q in %q", w, cerr.Problems)
+		}
+	}
+	// refresh_idle_ttl keeps its default (336h) after its type error; that
+	// it then exceeds refresh_absolute_ttl is no news to report.
+	if len(cerr.Problems) != len(want) {
+		t.Errorf("got %d problems, want %d: %q", len(cerr.Problems), len(want), cerr.Problems)
+	}
+}
+
+func TestProblemsSayWhereTheValueCameFrom(t *testing.T) {
+	p := writeFile(t, "issuer: https://ok.example\ncors:\n  allowed_origins: ['https://a.example', 'https://b.example/path']\nclients:\n  - id: svc\n    grants: [client_credentials]\n    secret: a-long-enough-secret\n")
+	for _, tt := range []struct {
+		env  map[string]string
+		want []string
+	}{
+		{nil, []string{"cors.allowed_origins[1]: line 3: must be an origin"}},
+		// The environment is read after the file: it is where the value
+		// came from, even for a key the file sets.
+		{map[string]string{"AUTHD_ISSUER": "ftp://x"}, []string{"issuer (from AUTHD_ISSUER): must be", "cors.allowed_origins[1]: line 3:"}},
+		{map[string]string{"AUTHD_CORS_ALLOWED_ORIGINS": "https://c.example/x"}, []string{"cors.allowed_origins[0] (from AUTHD_CORS_ALLOWED_ORIGINS): must be an origin"}},
+		{map[string]string{"AUTHD_CLIENTS_0_SECRET": "short"}, []string{"clients[0].secret (from AUTHD_CLIENTS_0_SECRET): must be at least 16"}},
+	} {
+		_, err := Load(p, env(tt.env))
+		for _, w := range tt.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("env %v: error %v, want it to contain %q", tt.env, err, w)
+			}
+		}
+	}
+}
+
+func TestUnknownEnvironmentVariables(t *testing.T) {
+	p := writeFile(t, "clients:\n  - id: a\n    public: true\n    grants: [password]\n  - id: b\n    public: true\n    grants: [password]\n")
+	base := []string{"PATH=/bin", "HOME=/root", "AUTHD_CONFIG=" + p, "authd_lower=1"}
+	tests := []struct {
+		name    string
+		environ []string
+		other   []string
+		want    []string // "" for success
+	}{
+		{"keys only", []string{"AUTHD_TOKENS_ACCESS_TTL=5m", "AUTHD_CLIENTS_1_SCOPES=openid,profile", "AUTHD_PASSWORDS_ARGON2_ITERATIONS=3"}, nil, nil},
+		{"misspelt key", []string{"AUTHD_TOKENS_ACCES_TTL=5m"}, nil,
+			[]string{"AUTHD_TOKENS_ACCES_TTL: names no configuration key (did you mean AUTHD_TOKENS_ACCESS_TTL?)"}},
+		{"nothing close", []string{"AUTHD_FROBNICATE=1"}, nil, []string{"AUTHD_FROBNICATE: names no configuration key"}},
+		{"section, not a key", []string{"AUTHD_TOKENS=x"}, nil, []string{"AUTHD_TOKENS: names no configuration key"}},
+		{"client that does not exist", []string{"AUTHD_CLIENTS_5_SECRET=a-long-enough-secret"}, nil,
+			[]string{"AUTHD_CLIENTS_5_SECRET: there is no clients[5] to set: the configuration has 2 (clients[0] to clients[1])"}},
+		{"client field that does not exist", []string{"AUTHD_CLIENTS_0_SECRT=x"}, nil,
+			[]string{"AUTHD_CLIENTS_0_SECRT: names no configuration key (did you mean AUTHD_CLIENTS_0_SECRET?)"}},
+		{"empty value still named", []string{"AUTHD_LOG_LEVL="}, nil, []string{"AUTHD_LOG_LEVL: names no configuration key"}},
+		{"other variables of authd", []string{"AUTHD_CPUPROFILE=/tmp/x"}, []string{"AUTHD_CPUPROFILE"}, nil},
+		{"all at once", []string{"AUTHD_A=1", "AUTHD_B=2", "AUTHD_LOG_LEVEL=loud"}, nil,
+			[]string{"AUTHD_A: names", "AUTHD_B: names", "log.level (from AUTHD_LOG_LEVEL): must be"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadEnviron(p, append(slices.Clone(base), tt.environ...), tt.other...)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("LoadEnviron: %v", err)
+				}
+				return
+			}
+			for _, w := range tt.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("error %v, want it to contain %q", err, w)
+				}
+			}
+			if err != nil && strings.Contains(err.Error(), "a-long-enough-secret") {
+				t.Errorf("error %v quotes a value", err)
+			}
+		})
+	}
+	// The first of two entries of a name counts, as for os.Getenv.
+	cfg, err := LoadEnviron("", []string{"AUTHD_LOG_LEVEL=debug", "AUTHD_LOG_LEVEL=loud"})
+	if err != nil || cfg.Log.Level != "debug" {
+		t.Errorf("LoadEnviron with a name twice: level %q, %v; want debug", cfg.Log.Level, err)
+	}
+}
+
+func TestListenAddresses(t *testing.T) {
+	for addr, ok := range map[string]bool{
+		"127.0.0.1:8080": true, ":8080": true, "[::1]:443": true, "localhost:1": true, "0.0.0.0:65535": true,
+		"127.0.0.1:0": true, // a free port: tests
+		"nonsense":    false, "127.0.0.1": false, "127.0.0.1:": false, "127.0.0.1:http": false,
+		"127.0.0.1:65536": false, "127.0.0.1:-1": false, "::1:80": false, "a b:80": false, "http://x:80": false,
+	} {
+		for _, key := range []string{"listen", "metrics.listen"} {
+			cfg := Default()
+			if key == "listen" {
+				cfg.Listen = addr
+				cfg.Metrics.Listen = ""
+			} else {
+				cfg.Listen = "127.0.0.1:1"
+				cfg.Metrics.Listen = addr
+			}
+			problems := cfg.Validate()
+			named := slices.ContainsFunc(problems, func(p string) bool { return strings.HasPrefix(p, key+": ") })
+			if named == ok {
+				t.Errorf("%s %q: problems %q, want valid %v", key, addr, problems, ok)
+			}
+		}
+	}
+}
+
+func TestNewKeys(t *testing.T) {
+	cert := filepath.Join(t.TempDir(), "cert.pem")
+	if err := os.WriteFile(cert, []byte("-----BEGIN CERTIFICATE-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "nope.pem")
+	tests := []struct {
+		name string
+		edit func(*Config)
+		want string // "" for valid
+	}{
+		{"claims", func(c *Config) { c.Tokens.AccessTokenClaims = []string{"email", "name"} }, ""},
+		{"unknown claim", func(c *Config) { c.Tokens.AccessTokenClaims = []string{"email", "phone"} }, `tokens.access_token_claims[1]: unknown claim "phone"`},
+		{"claim twice", func(c *Config) { c.Tokens.AccessTokenClaims = []string{"email", "email"} }, `tokens.access_token_claims[1]: claim "email" given twice`},
+		{"pool", func(c *Config) { c.DatabasePool = DatabasePool{MaxOpenConns: 1, MaxIdleConns: 0, ConnMaxLifetime: 0} }, ""},
+		{"no connections", func(c *Config) { c.DatabasePool.MaxOpenConns = 0 }, "database_pool.max_open_conns: must be at least 1"},
+		{"more idle than open", func(c *Config) { c.DatabasePool.MaxIdleConns = 11 }, "database_pool.max_idle_conns: must be between 0 and"},
+		{"negative lifetime", func(c *Config) { c.DatabasePool.ConnMaxLifetime = -time.Second }, "database_pool.conn_max_lifetime:"},
+		{"tls both", func(c *Config) { c.TLS = TLS{CertFile: cert, KeyFile: cert} }, ""},
+		{"tls cert only", func(c *Config) { c.TLS.CertFile = cert }, "tls.key_file: must be set when tls.cert_file is"},
+		{"tls key only", func(c *Config) { c.TLS.KeyFile = cert }, "tls.cert_file: must be set when tls.key_file is"},
+		{"tls file missing", func(c *Config) { c.TLS = TLS{CertFile: cert, KeyFile: missing} }, "tls.key_file: cannot read"},
+		{"tls folder", func(c *Config) { c.TLS = TLS{CertFile: filepath.Dir(cert), KeyFile: cert} }, "tls.cert_file: " + strconvQuote(filepath.Dir(cert)) + " is not a regular file"},
+		{"site name", func(c *Config) { c.Web.SiteName = "Example ID" }, ""},
+		{"empty site name", func(c *Config) { c.Web.SiteName = "" }, "web.site_name: must not be empty"},
+		{"site name with a newline", func(c *Config) { c.Web.SiteName = "a\nb" }, "web.site_name: must not contain control"},
+		{"client name", func(c *Config) {
+			c.Clients = []Client{{ID: "a", Name: "App\u202e", Public: true, Grants: []string{"password"}}}
+		}, "clients[0].name: must not contain control"},
+		{"require_tls", func(c *Config) { c.Mail.RequireTLS = "yes" }, `mail.require_tls: must be true, false or auto, got "yes"`},
+		{"old password optional", func(c *Config) { c.Compat.OldPasswordRequired = false }, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Default()
+			tt.edit(&cfg)
+			problems := cfg.Validate()
+			if tt.want == "" {
+				if len(problems) > 0 {
+					t.Errorf("Validate = %q, want none", problems)
+				}
+				return
+			}
+			if !slices.ContainsFunc(problems, func(p string) bool { return strings.HasPrefix(p, tt.want) }) {
+				t.Errorf("Validate = %q, want one starting %q", problems, tt.want)
+			}
+		})
+	}
+}
+
+func strconvQuote(s string) string { return fmt.Sprintf("%q", s) }
+
+func TestMailTLSRequired(t *testing.T) {
+	for _, tt := range []struct {
+		requireTLS, addr string
+		want             bool
+	}{
+		{"auto", "", false},
+		{"auto", "smtp.example.com:587", true},
+		{"auto", "192.0.2.1:25", true},
+		{"auto", "localhost:25", false},
+		{"auto", "127.0.0.1:25", false},
+		{"auto", "127.9.9.9:25", false},
+		{"auto", "[::1]:25", false},
+		{"true", "127.0.0.1:25", true},
+		{"false", "smtp.example.com:587", false},
+	} {
+		if got := (Mail{RequireTLS: tt.requireTLS, SMTPAddr: tt.addr}).TLSRequired(); got != tt.want {
+			t.Errorf("require_tls %s, smtp_addr %q: TLSRequired = %v, want %v", tt.requireTLS, tt.addr, got, tt.want)
+		}
+	}
+}
+
+// LoadVars takes the values from getenv and checks the names it is given.
+func TestLoadVars(t *testing.T) {
+	getenv := env(map[string]string{"AUTHD_LOG_LEVEL": "debug", "AUTHD_LOG_LEVL": "x"})
+	cfg, err := LoadVars("", getenv, []string{"AUTHD_LOG_LEVEL"})
+	if err != nil || cfg.Log.Level != "debug" {
+		t.Errorf("LoadVars = level %q, %v; want debug", cfg.Log.Level, err)
+	}
+	if _, err := LoadVars("", getenv, []string{"AUTHD_LOG_LEVEL", "AUTHD_LOG_LEVL"}); err == nil || !strings.Contains(err.Error(), "AUTHD_LOG_LEVL: names no configuration key") {
+		t.Errorf("LoadVars with an unknown name = %v", err)
+	}
+	if _, err := LoadVars("", getenv, nil); err != nil {
+		t.Errorf("LoadVars with no names = %v", err)
 	}
 }

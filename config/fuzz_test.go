@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-// FuzzLoad feeds Load an arbitrary YAML file and arbitrary AUTHD_*
+// FuzzLoad feeds LoadEnviron an arbitrary YAML file and arbitrary AUTHD_*
 // variables (env holds KEY=VALUE lines). To fuzz it:
 //
 //	go test -run '^$' -fuzz '^FuzzLoad$' -fuzztime 5m -parallel 1 ./config
@@ -61,6 +61,9 @@ func FuzzLoad(f *testing.F) {
 		{"\xff\xfe", ""},
 		{"issuer: \"\\u0000\"\n", ""},
 		{"http:\n  trusted_proxies: [10.0.0.0/8, nonsense]\ncors:\n  allowed_origins: ['https://a.example', 'https://b.example/path']\n", ""},
+		{"", "AUTHD_TOKENS_ACCES_TTL=5m\nAUTHD_CLIENTS_5_SECRET=a-long-enough-secret-5\nAUTHD_CONFIG=x"},
+		{"tokens:\n  access_ttl: [1]\nlisten: x:99999\n", "AUTHD_LISTEN=:http\nAUTHD_METRICS_LISTEN=\nAUTHD_MAIL_REQUIRE_TLS=yes"},
+		{"tls:\n  cert_file: /nonexistent\n", "AUTHD_TOKENS_ACCESS_TOKEN_CLAIMS=email,email,phone"},
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s.yaml), s.env)
@@ -71,15 +74,18 @@ func FuzzLoad(f *testing.F) {
 			t.Fatal(err)
 		}
 		vars := map[string]string{}
+		var environ []string
 		for line := range strings.SplitSeq(envText, "\n") {
 			if k, v, ok := strings.Cut(line, "="); ok {
-				vars[k] = v
+				environ = append(environ, line)
+				if _, dup := vars[k]; !dup {
+					vars[k] = v // the first counts, as for os.Getenv
+				}
 			}
 		}
-		getenv := func(k string) string { return vars[k] }
 
-		cfg, err := Load(path, getenv)
-		cfg2, err2 := Load(path, getenv)
+		cfg, err := LoadEnviron(path, environ)
+		cfg2, err2 := LoadEnviron(path, environ)
 		if !reflect.DeepEqual(cfg, cfg2) || (err == nil) != (err2 == nil) || (err != nil && err.Error() != err2.Error()) {
 			t.Fatalf("two loads differ: %v / %v", err, err2)
 		}

@@ -1,7 +1,9 @@
 package mail_test
 
 import (
+	"bufio"
 	"bytes"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -88,6 +90,65 @@ func silentListener(t *testing.T) string {
 		for _, c := range conns {
 			c.Close()
 		}
+	})
+	return l.Addr().String()
+}
+
+// slowServer is an SMTP server that takes delay to answer anything: each
+// answer comes in time, a whole conversation does not.
+func slowServer(t *testing.T, delay time.Duration) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	say := func(c net.Conn, s string) bool {
+		select {
+		case <-time.After(delay):
+		case <-done:
+			return false
+		}
+		_, err := io.WriteString(c, s)
+		return err == nil
+	}
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				if !say(c, "220 slow.example ESMTP\r\n") {
+					return
+				}
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					reply := "250 ok\r\n"
+					switch {
+					case strings.HasPrefix(strings.ToUpper(line), "EHLO"):
+						reply = "250-slow.example\r\n250 8BITMIME\r\n"
+					case strings.HasPrefix(strings.ToUpper(line), "QUIT"):
+						say(c, "221 bye\r\n")
+						return
+					}
+					if !say(c, reply) {
+						return
+					}
+				}
+			})
+		}
+	})
+	t.Cleanup(func() {
+		close(done)
+		l.Close()
+		wg.Wait()
 	})
 	return l.Addr().String()
 }

@@ -36,7 +36,10 @@ var (
 	ErrInvalidMessage = errors.New("mail: invalid message")
 	// ErrTLSRequired means Config.RequireTLS is set and the server did not
 	// offer STARTTLS.
-	ErrTLSRequired = errors.New("mail: server does not offer STARTTLS and TLS is required")
+	ErrTLSRequired = errors.New("mail: server does not offer STARTTLS and TLS is required (mail.require_tls); mail not sent")
+	// ErrAuthInsecure means Config.Username is set but the session is in
+	// clear text to a server on another machine: the password is not sent.
+	ErrAuthInsecure = errors.New("mail: not sending the SMTP password in clear text to a server that is not on this machine")
 	// ErrAuthUnsupported means Config.Username is set and the server does
 	// not offer AUTH PLAIN.
 	ErrAuthUnsupported = errors.New("mail: server does not offer AUTH PLAIN")
@@ -78,9 +81,12 @@ type Config struct {
 	Password string
 	// Timeout bounds one SMTP conversation, from dial to QUIT. Default 10s.
 	Timeout time.Duration
-	// RequireTLS refuses to send unless the server offers STARTTLS. Without
-	// it, a server that offers no STARTTLS gets the mail in clear text; an
-	// attacker on the path who strips the offer can read it. Default false.
+	// RequireTLS refuses to send unless the server offers STARTTLS: the
+	// send fails with ErrTLSRequired, which the Mailer logs. Without it, a
+	// server that offers no STARTTLS gets the mail in clear text; an
+	// attacker on the path who strips the offer can read it. Default
+	// false here; authd's mail.require_tls turns it on unless the server
+	// is on this machine.
 	RequireTLS bool
 	// TLSConfig verifies the server during STARTTLS, for a private CA or a
 	// test server (set RootCAs). ServerName is taken from SMTPAddr when

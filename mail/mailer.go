@@ -33,8 +33,15 @@ type Data struct {
 	// ValidFor is how long the link works, written out in the mail ("1
 	// hour", "48 hours"). Zero leaves the sentence out.
 	ValidFor time.Duration
-	// Name greets the recipient ("Hello Ada,"). Optional.
+	// Name greets the recipient ("Hello Ada,") of a password-reset mail
+	// when Verified is set. Optional.
 	Name string
+	// Verified says the recipient's address is verified. A mail to an
+	// address that is not may reach someone other than the account's
+	// owner, who then must not read text the owner typed: without
+	// Verified, Name is left out. Email-verification mails go to
+	// unverified addresses by their nature and never carry Name.
+	Verified bool
 }
 
 // view is the data the templates in web/mail see.
@@ -143,7 +150,10 @@ func (m *Mailer) Render(kind Kind, to string, d Data) (Message, error) {
 	if d.Link == "" {
 		return Message{}, fmt.Errorf("%w: %s mail without a link", ErrInvalidMessage, kind)
 	}
-	v := view{Name: d.Name, Link: d.Link, ValidFor: humanDuration(d.ValidFor)}
+	v := view{Link: d.Link, ValidFor: humanDuration(d.ValidFor)}
+	if d.Verified && kind != EmailVerification {
+		v.Name = d.Name
+	}
 
 	var b strings.Builder
 	if err := t.Text.ExecuteTemplate(&b, "subject", v); err != nil {

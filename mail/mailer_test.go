@@ -54,13 +54,13 @@ func TestMailerEndToEnd(t *testing.T) {
 		{mail.PasswordReset, "/account/password/reset", time.Hour, "Reset your password",
 			[]string{"Hello Ada,", "within 1 hour", "ignore this email"}},
 		{mail.EmailVerification, "/account/email/verify", 48 * time.Hour, "Confirm your email address",
-			[]string{"Hello Ada,", "within 48 hours"}},
+			[]string{"Hello,", "within 48 hours"}},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.kind), func(t *testing.T) {
 			token := "tok_" + strings.Repeat("x9-", 20) + string(tt.kind)
 			link := "http://localhost:8080" + tt.path + "?token=" + token
-			err := m.Send(t.Context(), tt.kind, "ada@example.org", mail.Data{Link: link, ValidFor: tt.validFor, Name: "Ada"})
+			err := m.Send(t.Context(), tt.kind, "ada@example.org", mail.Data{Link: link, ValidFor: tt.validFor, Name: "Ada", Verified: true})
 			if err != nil {
 				t.Fatalf("Send: %v", err)
 			}
@@ -93,6 +93,79 @@ func TestMailerEndToEnd(t *testing.T) {
 		})
 	}
 	logs.waitFor(t, `"event":"mail.sent"`)
+}
+
+// With RequireTLS (mail.require_tls), a server that offers no STARTTLS
+// gets nothing, and the log says why.
+func TestMailerRequireTLS(t *testing.T) {
+	for _, offer := range []bool{false, true} {
+		t.Run(fmt.Sprintf("STARTTLS offered %v", offer), func(t *testing.T) {
+			var opts []mailtest.Option
+			if offer {
+				opts = append(opts, mailtest.WithTLS())
+			}
+			srv := mailtest.NewServer(t, opts...)
+			logs, log := newLog()
+			s := newSMTPSender(t, mail.Config{SMTPAddr: srv.Addr(), TLSConfig: srv.ClientTLSConfig(), RequireTLS: true})
+			m := newMailer(t, s, log, mail.Options{})
+			startMailer(t, m)
+			if err := m.Send(t.Context(), mail.PasswordReset, "ada@example.org", mail.Data{Link: "http://x/?token=secret-token"}); err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			if offer {
+				r, err := srv.WaitMessage(5 * time.Second)
+				if err != nil || !r.TLS {
+					t.Fatalf("message: TLS %v, %v; want one sent over TLS", r.TLS, err)
+				}
+				return
+			}
+			logs.waitFor(t, `"event":"mail.failed"`)
+			out := logs.String()
+			for _, want := range []string{`"level":"ERROR"`, "does not offer STARTTLS", "mail.require_tls", "mail not sent", srv.Addr()} {
+				if !strings.Contains(out, want) {
+					t.Errorf("log: want %q in\n%s", want, out)
+				}
+			}
+			if n := len(srv.Messages()); n != 0 {
+				t.Errorf("server got %d messages, want 0", n)
+			}
+		})
+	}
+}
+
+// A mail to an address nobody has verified may reach a stranger: it must
+// not carry text the account's owner typed, such as a first name that is
+// really an advertisement.
+func TestMailsToUnverifiedAddressesCarryNoUserText(t *testing.T) {
+	m := newMailer(t, mail.NewLogSender(nil, false), nil, mail.Options{})
+	const spam = "Visit evil.example to claim your prize"
+	tests := []struct {
+		name     string
+		kind     mail.Kind
+		verified bool
+		wantName bool
+	}{
+		{"verification", mail.EmailVerification, false, false},
+		{"verification, verified flag set", mail.EmailVerification, true, false},
+		{"reset to an unverified address", mail.PasswordReset, false, false},
+		{"reset to a verified address", mail.PasswordReset, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msg, err := m.Render(tt.kind, "ada@example.org", mail.Data{Link: "http://x/?token=a", Name: spam, Verified: tt.verified})
+			if err != nil {
+				t.Fatalf("Render: %v", err)
+			}
+			for part, body := range map[string]string{"subject": msg.Subject, "text": msg.Text, "html": msg.HTML} {
+				if got := strings.Contains(body, "evil.example"); got != (tt.wantName && part != "subject") {
+					t.Errorf("%s holds the name: %v, want %v\n%s", part, got, tt.wantName && part != "subject", body)
+				}
+			}
+			if !tt.wantName && !strings.Contains(msg.Text, "Hello,") {
+				t.Errorf("text: want the greeting without a name in\n%s", msg.Text)
+			}
+		})
+	}
 }
 
 func TestMailerSendRefusesBadInput(t *testing.T) {

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"net"
 	netmail "net/mail"
-	"net/smtp"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
 )
 
 // SMTPSender delivers mail to one SMTP server (RFC 5321), one connection per
@@ -19,6 +22,10 @@ type SMTPSender struct {
 	host string
 	from *netmail.Address
 	tls  *tls.Config
+
+	// dialAddr, when set, is where the sender connects instead of
+	// cfg.SMTPAddr, whose host stays the name it checks: for tests.
+	dialAddr string
 }
 
 // NewSMTPSender checks cfg and returns a sender for cfg.SMTPAddr. It does
@@ -53,7 +60,8 @@ func NewSMTPSender(cfg Config) (*SMTPSender, error) {
 
 // Send delivers m in one SMTP conversation bounded by Config.Timeout and
 // ctx: EHLO, STARTTLS when offered (or required), AUTH PLAIN when a
-// username is configured, MAIL, RCPT, DATA, QUIT.
+// username is configured (only over TLS or to a server on this machine),
+// MAIL, RCPT, DATA, QUIT.
 func (s *SMTPSender) Send(ctx context.Context, m Message) error {
 	to, err := checkMessage(m)
 	if err != nil {
@@ -77,59 +85,30 @@ func (s *SMTPSender) send(ctx context.Context, rcpt string, data []byte) error {
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	dialer := net.Dialer{Deadline: deadline}
-	conn, err := dialer.DialContext(ctx, "tcp", s.cfg.SMTPAddr)
+	c, err := s.connect(ctx, deadline)
 	if err != nil {
-		return fmt.Errorf("dial: %w", err)
-	}
-	// One deadline for the whole conversation: a server that accepts and
-	// then stalls (or trickles bytes) cannot hold a worker past Timeout.
-	if err := conn.SetDeadline(deadline); err != nil {
-		conn.Close()
-		return fmt.Errorf("set deadline: %w", err)
-	}
-	// Cancelling ctx interrupts any read or write in progress.
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-
-	c, err := smtp.NewClient(conn, s.host)
-	if err != nil {
-		conn.Close()
-		return fmt.Errorf("greeting: %w", err)
+		return err
 	}
 	defer c.Close()
-	if err := c.Hello(s.cfg.HelloName); err != nil {
-		return fmt.Errorf("ehlo: %w", err)
-	}
-
-	// RFC 3207: once the server offers STARTTLS we use it, and a failed
-	// handshake (bad certificate, wrong name) aborts the send: falling back
-	// to clear text would let an attacker force the downgrade.
-	if ok, _ := c.Extension("STARTTLS"); ok {
-		if err := c.StartTLS(s.tls); err != nil {
-			return fmt.Errorf("starttls: %w", err)
-		}
-	} else if s.cfg.RequireTLS {
-		return ErrTLSRequired
-	}
 
 	if s.cfg.Username != "" {
-		ok, mechs := c.Extension("AUTH")
-		if !ok || !hasWord(mechs, "PLAIN") {
+		// PLAIN sends the password as it is: only inside TLS, or to a
+		// server on this machine.
+		if _, isTLS := c.TLSConnectionState(); !isTLS && !isLoopback(s.host) {
+			return ErrAuthInsecure
+		}
+		if !c.SupportsAuth(sasl.Plain) {
 			return ErrAuthUnsupported
 		}
-		// smtp.PlainAuth refuses to send the password unless the
-		// connection is TLS or the host is localhost.
-		auth := smtp.PlainAuth("", s.cfg.Username, s.cfg.Password, s.host)
-		if err := c.Auth(auth); err != nil {
+		if err := c.Auth(sasl.NewPlainClient("", s.cfg.Username, s.cfg.Password)); err != nil {
 			return fmt.Errorf("auth: %w", err)
 		}
 	}
 
-	if err := c.Mail(s.from.Address); err != nil {
+	if err := c.Mail(s.from.Address, nil); err != nil {
 		return fmt.Errorf("mail from: %w", err)
 	}
-	if err := c.Rcpt(rcpt); err != nil {
+	if err := c.Rcpt(rcpt, nil); err != nil {
 		return fmt.Errorf("rcpt to: %w", err)
 	}
 	w, err := c.Data()
@@ -150,13 +129,140 @@ func (s *SMTPSender) send(ctx context.Context, rcpt string, data []byte) error {
 	return nil
 }
 
-// hasWord reports whether the space-separated list holds w, ignoring case
-// (SMTP keywords are case-insensitive, RFC 5321 §2.4).
-func hasWord(list, w string) bool {
-	for _, word := range strings.Fields(list) {
-		if strings.EqualFold(word, w) {
-			return true
-		}
+// errNoStartTLS is what go-smtp's NewClientStartTLS returns when the
+// server does not offer STARTTLS.
+const errNoStartTLS = "smtp: server doesn't support STARTTLS"
+
+// connect opens the SMTP session the message goes through, ready for AUTH
+// or MAIL: it dials, greets, and upgrades with STARTTLS (RFC 3207) when the
+// server offers it. Once offered, STARTTLS is used, and a failed handshake
+// (bad certificate, wrong name) fails the send: falling back to clear text
+// would let an attacker force the downgrade. A server that does not offer
+// it gets the mail in clear text on a second connection, unless
+// Config.RequireTLS refuses with ErrTLSRequired.
+func (s *SMTPSender) connect(ctx context.Context, deadline time.Time) (*smtp.Client, error) {
+	conn, err := s.dial(ctx, deadline)
+	if err != nil {
+		return nil, err
 	}
-	return false
+	c, err := smtp.NewClientStartTLS(conn, s.tls)
+	switch {
+	case err != nil && err.Error() == errNoStartTLS:
+		if s.cfg.RequireTLS {
+			return nil, ErrTLSRequired
+		}
+		conn, err := s.dial(ctx, deadline)
+		if err != nil {
+			return nil, err
+		}
+		c = s.newClient(conn)
+		if err := c.Hello(s.cfg.HelloName); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("ehlo: %w", err)
+		}
+		return c, nil
+	case err != nil:
+		conn.Close()
+		return nil, fmt.Errorf("starttls: %w", err)
+	}
+	s.setTimeouts(c)
+	// The handshake runs with the first command after STARTTLS: this EHLO,
+	// which RFC 3207 §4.2 requires anyway.
+	if err := c.Hello(s.cfg.HelloName); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("starttls: %w", err)
+	}
+	return c, nil
+}
+
+// dial connects to the server. Every read and write on the connection ends
+// by deadline, or as soon as ctx is cancelled.
+func (s *SMTPSender) dial(ctx context.Context, deadline time.Time) (net.Conn, error) {
+	dialer := net.Dialer{Deadline: deadline}
+	addr := s.cfg.SMTPAddr
+	if s.dialAddr != "" {
+		addr = s.dialAddr
+	}
+	conn, err := dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial: %w", err)
+	}
+	bc := &boundedConn{Conn: conn, deadline: deadline}
+	if err := bc.SetDeadline(time.Time{}); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("set deadline: %w", err)
+	}
+	// Cancelling ctx interrupts any read or write in progress, and every
+	// later one.
+	stop := context.AfterFunc(ctx, bc.cancel)
+	bc.stop = stop
+	return bc, nil
+}
+
+// newClient starts a client on conn (greeting not yet read).
+func (s *SMTPSender) newClient(conn net.Conn) *smtp.Client {
+	c := smtp.NewClient(conn)
+	s.setTimeouts(c)
+	return c
+}
+
+// setTimeouts bounds each command by Config.Timeout; the connection bounds
+// the whole conversation.
+func (s *SMTPSender) setTimeouts(c *smtp.Client) {
+	c.CommandTimeout = s.cfg.Timeout
+	c.SubmissionTimeout = s.cfg.Timeout
+}
+
+// boundedConn is a connection whose deadline never passes a fixed one,
+// whatever its user sets: the SMTP client sets a deadline per command (and
+// clears it after), and one conversation must still end by Config.Timeout,
+// so a server that accepts and then stalls, or trickles bytes, cannot hold
+// a worker longer. After cancel, every deadline is in the past.
+type boundedConn struct {
+	net.Conn
+	deadline time.Time
+	stop     func() bool
+
+	mu        sync.Mutex
+	cancelled bool
+}
+
+func (c *boundedConn) bound(t time.Time) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cancelled {
+		return time.Unix(1, 0)
+	}
+	if t.IsZero() || t.After(c.deadline) {
+		return c.deadline
+	}
+	return t
+}
+
+func (c *boundedConn) SetDeadline(t time.Time) error      { return c.Conn.SetDeadline(c.bound(t)) }
+func (c *boundedConn) SetReadDeadline(t time.Time) error  { return c.Conn.SetReadDeadline(c.bound(t)) }
+func (c *boundedConn) SetWriteDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(c.bound(t)) }
+
+func (c *boundedConn) cancel() {
+	c.mu.Lock()
+	c.cancelled = true
+	c.mu.Unlock()
+	c.Conn.SetDeadline(time.Unix(1, 0))
+}
+
+func (c *boundedConn) Close() error {
+	if c.stop != nil {
+		c.stop()
+	}
+	return c.Conn.Close()
+}
+
+// isLoopback reports whether host (of host:port) is this machine:
+// "localhost" or an address in 127.0.0.0/8 or ::1.
+func isLoopback(host string) bool {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -234,6 +234,50 @@ func TestSMTPAuth(t *testing.T) {
 	}
 }
 
+// The password goes in clear text only to a server on this machine.
+func TestSMTPAuthNeedsTLSOffLoopback(t *testing.T) {
+	t.Run("clear text to another machine", func(t *testing.T) {
+		srv := mailtest.NewServer(t, mailtest.WithAuth("relay", "s3cret"))
+		s := newSMTPSender(t, mail.Config{SMTPAddr: "mail.example.com:587", Username: "relay", Password: "s3cret", RequireTLS: false})
+		mail.SetDialAddr(s, srv.Addr())
+		err := s.Send(t.Context(), testMessage())
+		if !errors.Is(err, mail.ErrAuthInsecure) {
+			t.Fatalf("Send: got %v, want ErrAuthInsecure", err)
+		}
+		if n := len(srv.Messages()); n != 0 {
+			t.Errorf("server got %d messages, want 0", n)
+		}
+	})
+	t.Run("TLS to another machine", func(t *testing.T) {
+		srv := mailtest.NewServer(t, mailtest.WithTLS(), mailtest.WithAuth("relay", "s3cret"))
+		tlsCfg := srv.ClientTLSConfig()
+		tlsCfg.ServerName = "localhost" // the test certificate's name
+		s := newSMTPSender(t, mail.Config{SMTPAddr: "mail.example.com:587", Username: "relay", Password: "s3cret", TLSConfig: tlsCfg})
+		mail.SetDialAddr(s, srv.Addr())
+		if err := s.Send(t.Context(), testMessage()); err != nil {
+			t.Fatalf("Send: %v", err)
+		}
+		r, err := srv.WaitMessage(5 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.TLS || r.AuthUser != "relay" {
+			t.Errorf("session: TLS %v, AUTH user %q; want TLS and relay", r.TLS, r.AuthUser)
+		}
+	})
+}
+
+func TestIsLoopback(t *testing.T) {
+	for host, want := range map[string]bool{
+		"localhost": true, "LOCALHOST.": true, "127.0.0.1": true, "127.1.2.3": true, "::1": true,
+		"": false, "mail.example.com": false, "10.0.0.1": false, "::": false, "localhost.example.com": false, "128.0.0.1": false,
+	} {
+		if got := mail.IsLoopback(host); got != want {
+			t.Errorf("IsLoopback(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
+
 func TestSMTPHeaderInjection(t *testing.T) {
 	srv := mailtest.NewServer(t)
 	s := newSMTPSender(t, mail.Config{SMTPAddr: srv.Addr()})
@@ -288,6 +332,20 @@ func TestSMTPTimeouts(t *testing.T) {
 		defer cancel()
 		if err := s.Send(ctx, testMessage()); !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Send: got %v, want a deadline error", err)
+		}
+	})
+	t.Run("server answers each command slowly", func(t *testing.T) {
+		// Each answer comes well within the timeout, the conversation does
+		// not: the bound is on the whole of it.
+		const timeout = 600 * time.Millisecond
+		s := newSMTPSender(t, mail.Config{SMTPAddr: slowServer(t, 200*time.Millisecond), Timeout: timeout})
+		start := time.Now()
+		err := s.Send(t.Context(), testMessage())
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("Send: got %v, want a deadline-exceeded error", err)
+		}
+		if d := time.Since(start); d > timeout+time.Second {
+			t.Errorf("Send took %s with a timeout of %s", d, timeout)
 		}
 	})
 	t.Run("connection refused", func(t *testing.T) {

@@ -36,6 +36,9 @@ func (s *Server) drf(h echo.HandlerFunc, renames map[string]string) echo.Handler
 			if !isErr {
 				return err // unexpected: the generic 500
 			}
+			if e = escalate(e); e.Kind == kindInternal {
+				return e // the generic 500 of handleError, logged there
+			}
 			if e.Cause != nil {
 				s.reqLog(c).Warn("request failed", "error_code", e.Code, "cause", e.Cause)
 			}

@@ -58,6 +58,7 @@ const (
 
 func testConfig() config.Config {
 	cfg := config.Default()
+	cfg.Metrics.Listen = "" // /metrics on the handler under test
 	cfg.DatabaseSynchronous = "OFF"
 	cfg.Keys.Algorithm = "EdDSA"
 	cfg.Passwords.Argon2 = config.Argon2{MemoryKiB: 64, Iterations: 1, Parallelism: 1}

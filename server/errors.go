@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/authd/authd/errs"
+	"github.com/authd/authd/storage"
 )
 
 // The JSON surfaces (OAuth endpoints and the account API) answer every
@@ -105,6 +107,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 func (s *Server) classify(err error, c echo.Context) *errs.Error {
 	log := s.reqLog(c)
 	if e, ok := errs.As(err); ok {
+		if e = escalate(e); e.Kind == kindInternal {
+			log.Error("database corrupt", "error", e.Cause)
+			return e
+		}
 		if e.Cause != nil {
 			log.Warn("request failed", "error_code", e.Code, "cause", e.Cause)
 		}
@@ -142,4 +148,14 @@ func (s *Server) reqLog(c echo.Context) *slog.Logger {
 
 func requestID(c echo.Context) string {
 	return c.Response().Header().Get(echo.HeaderXRequestID)
+}
+
+// escalate turns a storage failure caused by a corrupt database into an
+// internal error: retrying cannot help, so it is no retryable 503 but a
+// 500 that is logged as such.
+func escalate(e *errs.Error) *errs.Error {
+	if e.Reason == errs.ReasonStorage && errors.Is(e.Cause, storage.ErrCorrupt) {
+		return &errs.Error{Kind: kindInternal, Code: "server_error", Description: "internal error", Cause: e.Cause}
+	}
+	return e
 }

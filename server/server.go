@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -61,6 +62,8 @@ type Server struct {
 	oauth    *oauth.Service
 
 	web *webUI // the pages and their templates (web.go)
+
+	fileGone atomic.Bool // the database file was last seen removed or replaced
 
 	discovery        []byte // computed once
 	jwksCacheControl string

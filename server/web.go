@@ -243,7 +243,7 @@ func (s *Server) page(h echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) toPageError(c echo.Context, err error) *pageError {
 	var pe *pageError
 	var he *echo.HTTPError
-	if e, ok := errs.As(err); ok {
+	if e, ok := errs.As(err); ok && escalate(e).Kind != kindInternal {
 		s.setRetryAfter(c, e.RetrySeconds())
 		return &pageError{Status: statusOf(e.Kind), Heading: "This request cannot be completed", Message: sentence(e.Description), Cause: e.Cause}
 	}

@@ -12,6 +12,9 @@ const (
 	RevocationPoll = time.Second
 	// SweepEvery is how often expired rows are deleted.
 	SweepEvery = time.Minute
+	// fileCheckEvery is how often the database file is checked to be the
+	// one opened.
+	fileCheckEvery = 5 * time.Second
 	// sweepBatch bounds the rows one batch deletes of each kind, so a batch
 	// never holds the write lock for long.
 	sweepBatch = 1000
@@ -34,11 +37,12 @@ func (s *Server) Run(ctx context.Context) {
 // when ctx is done and all have stopped: the revocation poll, the sweep and
 // the mail worker.
 func (s *Server) RunWorkers(ctx context.Context, p Periods) {
-	done := make(chan struct{}, 3)
+	done := make(chan struct{}, 4)
+	go func() { defer func() { done <- struct{}{} }(); s.every(ctx, fileCheckEvery, s.checkFile) }()
 	go func() { defer func() { done <- struct{}{} }(); s.every(ctx, p.RevocationPoll, s.pollRevocations) }()
 	go func() { defer func() { done <- struct{}{} }(); s.every(ctx, p.Sweep, s.Sweep) }()
 	go func() { defer func() { done <- struct{}{} }(); s.accounts.RunMail(ctx) }()
-	for range 3 {
+	for range 4 {
 		<-done
 	}
 }
@@ -82,5 +86,24 @@ func (s *Server) Sweep(ctx context.Context) {
 		if n < sweepBatch {
 			return
 		}
+	}
+}
+
+// checkFile logs, once per change, that the database file was removed or
+// replaced underneath the server (readiness answers 503 meanwhile).
+func (s *Server) checkFile(context.Context) {
+	fc, ok := s.store.(fileChecker)
+	if !ok {
+		return
+	}
+	err := fc.CheckFile()
+	if (err != nil) == s.fileGone.Load() {
+		return
+	}
+	s.fileGone.Store(err != nil)
+	if err != nil {
+		s.log.Error("the database file was removed or replaced since start-up; writes go to a file no one else sees: restore it and restart", "error", err)
+	} else {
+		s.log.Warn("the database file is back in place")
 	}
 }

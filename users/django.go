@@ -25,7 +25,7 @@ type DjangoUser struct {
 	// in authd; 0 when the dump has none (dumpdata --natural-primary),
 	// and authd numbers the user.
 	PK int64
-	// Username is in NFC (NormalizeUsername).
+	// Username is in NFC (NormalizeExistingUsername).
 	Username string
 	// Email is "" or a valid address (NormalizeEmail).
 	Email string
@@ -193,7 +193,7 @@ func parseDjangoRecord(raw json.RawMessage) (DjangoUser, *ImportError) {
 	if u.PK, err = parseDjangoPK(rec.PK); err != nil {
 		return fail(err, "field pk: %v", err)
 	}
-	if u.Username, err = NormalizeUsername(*f.Username); err != nil {
+	if u.Username, err = NormalizeExistingUsername(*f.Username); err != nil {
 		return fail(err, "%s", fieldReason(err))
 	}
 	if u.Email, err = NormalizeEmail(*f.Email); err != nil {

@@ -9,22 +9,25 @@ import (
 )
 
 // FuzzNormalize checks that the field rules never panic, that what they
-// accept is accepted again unchanged (normalising is idempotent), and that
-// every refusal is a *FieldError.
+// accept is accepted again unchanged (normalising is idempotent), that
+// every refusal is a *FieldError, and that a new username is also a valid
+// existing one.
 func FuzzNormalize(f *testing.F) {
-	for _, s := range []string{"alice", " alice", "jo\u0308rg", "a\x00b", "\u202eevil", "Alice <a@example.com>", "a@example.com", "\xff", strings.Repeat("é", 151)} {
+	for _, s := range []string{"alice", " alice", "jo\u0308rg", "a\x00b", "\u202eevil", "Alice <a@example.com>", "a@example.com", "\xff", strings.Repeat("é", 151),
+		"alice\uFE0F", "\u0430lice", "\u3164", "山田たろうTARO", "abcשלום", "l\u00b7l"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		for name, fn := range map[string]func(string) (string, error){
 			"username":  NormalizeUsername,
+			"existing":  NormalizeExistingUsername,
 			"email":     NormalizeEmail,
 			"last_name": func(s string) (string, error) { return NormalizeName("last_name", s) },
 		} {
 			got, err := fn(s)
 			if err != nil {
 				var fe *FieldError
-				if !errors.As(err, &fe) || fe.Field != name {
+				if !errors.As(err, &fe) || fe.Field != field(name) {
 					t.Fatalf("%s(%q) error %v is not a *FieldError for %s", name, s, err, name)
 				}
 				continue
@@ -37,7 +40,21 @@ func FuzzNormalize(f *testing.F) {
 				t.Fatalf("%s(%q) = %q, but again gives %q, %v", name, s, got, again, err)
 			}
 		}
+		// A new name is always a name that may be stored.
+		if n, err := NormalizeUsername(s); err == nil {
+			if e, err := NormalizeExistingUsername(s); err != nil || e != n {
+				t.Fatalf("NormalizeUsername(%q) = %q, but NormalizeExistingUsername gives %q, %v", s, n, e, err)
+			}
+		}
 	})
+}
+
+// field is the FieldError.Field of the rule FuzzNormalize calls name.
+func field(name string) string {
+	if name == "existing" {
+		return "username"
+	}
+	return name
 }
 
 // FuzzParseDjangoDump checks that no input makes the dump parser panic, and
@@ -61,7 +78,7 @@ func FuzzParseDjangoDump(f *testing.F) {
 			return
 		}
 		for i, u := range users {
-			if n, err := NormalizeUsername(u.Username); err != nil || n != u.Username {
+			if n, err := NormalizeExistingUsername(u.Username); err != nil || n != u.Username {
 				t.Fatalf("user %d: username %q breaks the rules: %v", i, u.Username, err)
 			}
 			if n, err := NormalizeEmail(u.Email); err != nil || n != u.Email {

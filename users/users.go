@@ -16,6 +16,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/secure/precis"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -38,6 +39,12 @@ var (
 	ErrForbiddenChar    = errors.New("contains a control, format or unassigned character")
 	ErrSurroundingSpace = errors.New("begins or ends with a space")
 	ErrInvalidEmail     = errors.New("not a valid email address")
+
+	// Reasons only a new username is refused for (see NormalizeUsername).
+	ErrInvisibleChar = errors.New("contains an invisible or blank character")
+	ErrInnerSpace    = errors.New("contains a space")
+	ErrMixedScripts  = errors.New("mixes scripts")
+	ErrUsernameChar  = errors.New("contains a character a username may not hold")
 )
 
 // FieldError says which field is wrong and why. Its Message is safe to show
@@ -75,6 +82,14 @@ func (e *FieldError) Message() string {
 		return "This field may not begin or end with a space."
 	case ErrInvalidEmail:
 		return "Enter a valid email address."
+	case ErrInvisibleChar:
+		return "This field must not contain invisible or blank characters."
+	case ErrInnerSpace:
+		return "This field must not contain spaces."
+	case ErrMixedScripts:
+		return "This field must not mix scripts such as Latin and Cyrillic."
+	case ErrUsernameChar:
+		return "This field may contain only letters, digits and ASCII punctuation such as . _ - @ +, not symbols or emoji."
 	}
 	return "This field is invalid."
 }
@@ -112,13 +127,64 @@ func checkText(field, s string, maxRunes int) (string, error) {
 	return s, nil
 }
 
-// NormalizeUsername checks a username and returns it in Unicode NFC, the
-// form stored (uniqueness is then by storage.UsernameKey). It must be valid
-// UTF-8, 1 to 150 characters after NFC, of graphic characters only (see
-// ErrForbiddenChar), and must not begin or end with white space: nothing is
-// trimmed silently, so what the user typed is what they log in with.
-// Errors are *FieldError with Field "username".
+// NormalizeUsername checks a new username and returns it in Unicode NFC,
+// the form stored (uniqueness is then by storage.UsernameKey). Besides the
+// rules of NormalizeExistingUsername, a new username must:
+//
+//   - hold no invisible or blank character (ErrInvisibleChar): no default
+//     ignorable code point such as the variation selector U+FE0F or the
+//     combining grapheme joiner U+034F, no Hangul filler (U+3164, U+115F,
+//     U+1160, U+FFA0), no braille blank U+2800;
+//   - hold no space (ErrInnerSpace);
+//   - not mix scripts (ErrMixedScripts): its letters are all of one script
+//     (characters common to all scripts, such as digits and punctuation,
+//     and combining marks aside), or Latin together with the scripts of
+//     one East Asian writing system: Han with Hiragana and Katakana
+//     (Japanese), Han with Hangul (Korean) or Han with Bopomofo. So the
+//     Cyrillic "а" of "аlice" is refused, "иван", "山田taro" and "jörg"
+//     are not;
+//   - pass the PRECIS UsernameCaseMapped profile of RFC 8265
+//     (ErrUsernameChar): letters and digits of any script and the
+//     printable ASCII punctuation, no symbols or emoji, no compatibility
+//     characters such as ligatures or superscripts, and right-to-left text
+//     only as the Bidi Rule of RFC 5893 allows.
+//
+// The name is stored as typed (after NFC), not as PRECIS maps it: case and
+// width are kept, and only the uniqueness key folds them. Names stored
+// before these rules are untouched. Errors are *FieldError with Field
+// "username".
 func NormalizeUsername(s string) (string, error) {
+	const field = "username"
+	s, err := NormalizeExistingUsername(s)
+	if err != nil {
+		return "", err
+	}
+	for _, r := range s {
+		switch {
+		case invisible(r):
+			return "", fieldErr(field, ErrInvisibleChar, 0)
+		case unicode.IsSpace(r):
+			return "", fieldErr(field, ErrInnerSpace, 0)
+		}
+	}
+	if mixesScripts(s) {
+		return "", fieldErr(field, ErrMixedScripts, 0)
+	}
+	if _, err := precis.UsernameCaseMapped.String(s); err != nil {
+		return "", fieldErr(field, ErrUsernameChar, 0)
+	}
+	return s, nil
+}
+
+// NormalizeExistingUsername checks a username by the rules every stored
+// username meets and returns it in NFC: valid UTF-8, 1 to 150 characters
+// after NFC, of graphic characters only (see ErrForbiddenChar), and not
+// beginning or ending with white space: nothing is trimmed silently, so
+// what the user typed is what they log in with. It is for names that
+// already exist, such as those of an import from Django, which must come
+// across as they are; a name chosen now goes through NormalizeUsername.
+// Errors are *FieldError with Field "username".
+func NormalizeExistingUsername(s string) (string, error) {
 	const field = "username"
 	if s == "" {
 		return "", fieldErr(field, ErrEmpty, 0)

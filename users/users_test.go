@@ -14,13 +14,38 @@ func TestNormalizeUsername(t *testing.T) {
 	}{
 		{"ascii", "alice", "alice", nil},
 		{"django punctuation", "bob.builder+x@home-1_2", "bob.builder+x@home-1_2", nil},
-		{"inner space", "Mary Ann", "Mary Ann", nil},
 		{"case kept", "Alice", "Alice", nil},
 		{"NFC composed kept", "jörg", "jörg", nil},
 		{"NFD composed", "jo\u0308rg", "jörg", nil},
 		{"CJK", "山田太郎", "山田太郎", nil},
-		{"emoji", "🦊fox", "🦊fox", nil},
 		{"fullwidth kept", "Ａｌｉｃｅ", "Ａｌｉｃｅ", nil},
+		{"Cyrillic", "Иван_Петров", "Иван_Петров", nil},
+		{"Greek", "Σωκράτης", "Σωκράτης", nil},
+		{"Japanese with Latin", "山田たろうTARO", "山田たろうTARO", nil},
+		{"Korean with Han", "김民准", "김民准", nil},
+		{"Hebrew", "שלום", "שלום", nil},
+		{"Latin with combining mark", "x\u0301y", "x\u0301y", nil},
+		{"digits and punctuation", "007.a_b-c@d+e", "007.a_b-c@d+e", nil},
+		{"inner space", "Mary Ann", "", ErrInnerSpace},
+		{"inner ideographic space", "山田\u3000太郎", "", ErrInnerSpace},
+		{"emoji", "🦊fox", "", ErrUsernameChar},
+		{"symbol", "alice\u2605", "", ErrUsernameChar},
+		{"ligature", "\ufb01sh", "", ErrUsernameChar},
+		{"superscript", "x\u00b2", "", ErrUsernameChar},
+		{"variation selector", "alice\uFE0F", "", ErrInvisibleChar},
+		{"combining grapheme joiner", "ali\u034Fce", "", ErrInvisibleChar},
+		{"Hangul filler", "\u3164", "", ErrInvisibleChar},
+		{"Hangul choseong filler", "a\u115Fb", "", ErrInvisibleChar},
+		{"Hangul jungseong filler", "a\u1160b", "", ErrInvisibleChar},
+		{"halfwidth Hangul filler", "a\uFFA0b", "", ErrInvisibleChar},
+		{"braille blank", "\u2800", "", ErrInvisibleChar},
+		{"braille blank inside", "ali\u2800ce", "", ErrInvisibleChar},
+		{"Cyrillic a in Latin", "\u0430lice", "", ErrMixedScripts},
+		{"Greek omicron in Latin", "b\u03bfb", "", ErrMixedScripts},
+		{"Latin in Cyrillic", "Ивaн", "", ErrMixedScripts},
+		{"Cyrillic with Greek", "Иβ", "", ErrMixedScripts},
+		{"Latin with Hebrew", "abcשלום", "", ErrMixedScripts},
+		{"Hangul with Hiragana", "김たろう", "", ErrMixedScripts},
 		{"150 characters", strings.Repeat("é", 150), strings.Repeat("é", 150), nil},
 		{"150 after NFC", strings.Repeat("e\u0301", 150), strings.Repeat("é", 150), nil},
 		{"empty", "", "", ErrEmpty},
@@ -60,6 +85,24 @@ func TestNormalizeUsername(t *testing.T) {
 				t.Errorf("error %#v is not a *FieldError for username with a message", err)
 			}
 		})
+	}
+}
+
+// Names that the rules for new usernames refuse are still stored names:
+// NormalizeExistingUsername, which an import uses, takes them as they are.
+func TestNormalizeExistingUsername(t *testing.T) {
+	for _, in := range []string{"Mary Ann", "🦊fox", "\u0430lice", "alice\uFE0F", "\u3164", "\u2800"} {
+		if got, err := NormalizeExistingUsername(in); err != nil || got != in {
+			t.Errorf("NormalizeExistingUsername(%q) = %q, %v; want it unchanged", in, got, err)
+		}
+		if _, err := NormalizeUsername(in); err == nil {
+			t.Errorf("NormalizeUsername(%q) accepted it", in)
+		}
+	}
+	for _, in := range []string{"", " alice", "ali\u200bce", "a\x00b", "\xff"} {
+		if _, err := NormalizeExistingUsername(in); err == nil {
+			t.Errorf("NormalizeExistingUsername(%q) accepted it", in)
+		}
 	}
 }
 

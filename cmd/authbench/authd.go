@@ -103,6 +103,7 @@ func writeConfig(s serverSetup, port int) (string, error) {
 	if s.trustProxies {
 		fmt.Fprintf(&b, "http:\n  trusted_proxies: [\"127.0.0.1/32\"]\n")
 	}
+	fmt.Fprintf(&b, "metrics:\n  listen: \"\"\n") // on the main listener: no fixed port shared by servers
 	fmt.Fprintf(&b, "log:\n  level: %s\n  format: json\n", q(s.logLevel))
 	path := filepath.Join(s.dir, "authd.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
@@ -194,10 +195,19 @@ func prepareAndStart(ctx context.Context, s serverSetup) (*authdProc, error) {
 		if err := os.WriteFile(file, dump, 0o600); err != nil {
 			return nil, err
 		}
-		cmd := exec.CommandContext(ctx, s.bin, "users", "import", "--format", "django", "--config", cfg, file)
-		cmd.Env = childEnv()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("authd users import: %w: %s", err, strings.TrimSpace(string(out)))
+		// Only migrate and serve create a database.
+		for _, step := range []struct {
+			name string
+			args []string
+		}{
+			{"migrate", []string{"migrate", "--config", cfg}},
+			{"users import", []string{"users", "import", "--format", "django", "--config", cfg, file}},
+		} {
+			cmd := exec.CommandContext(ctx, s.bin, step.args...)
+			cmd.Env = childEnv()
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return nil, fmt.Errorf("authd %s: %w: %s", step.name, err, strings.TrimSpace(string(out)))
+			}
 		}
 	}
 	logPath := filepath.Join(s.dir, "authd.log")

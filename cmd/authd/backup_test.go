@@ -146,6 +146,9 @@ func TestBackupUnderRefreshLoad(t *testing.T) {
 	env["AUTHD_TOKENS_REFRESH_REUSE_GRACE"] = "0s"
 	const pw = "backup test pw 1"
 	users := []string{"busy-0", "busy-1", "busy-2", "idle", "quiet"}
+	if _, err := runCLI(t, env, "", "migrate"); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
 	for _, u := range users {
 		if _, err := runCLI(t, env, pw+"\n", "users", "add", "--username", u, "--password-stdin"); err != nil {
 			t.Fatalf("users add %s: %v", u, err)

@@ -95,6 +95,9 @@ func TestRefreshSurvivesSIGKILL(t *testing.T) {
 	env := testEnv(t)
 	env["AUTHD_DATABASE_SYNCHRONOUS"] = "FULL"
 	env["AUTHD_TOKENS_REFRESH_REUSE_GRACE"] = "0s"
+	if _, errOut, err := authdProcess(t, env, "", "migrate"); err != nil { // only migrate and serve create the database
+		t.Fatalf("migrate: %v %s", err, errOut)
+	}
 	if _, errOut, err := authdProcess(t, env, "kill me softly 1\n", "users", "add", "--username", "kim", "--password-stdin"); err != nil {
 		t.Fatalf("users add: %v %s", err, errOut)
 	}
@@ -176,6 +179,10 @@ func TestKeysRotateAgainstRunningServer(t *testing.T) {
 func TestUsersImportDjango(t *testing.T) {
 	env := testEnv(t)
 	fixture := filepath.Join("..", "..", "users", "testdata", "django_users.json")
+	// Only migrate and serve create the database.
+	if _, errOut, err := authdProcess(t, env, "", "migrate"); err != nil {
+		t.Fatalf("migrate: %v %s", err, errOut)
+	}
 	out, errOut, err := authdProcess(t, env, "", "users", "import", "--format", "django", fixture)
 	if err != nil {
 		t.Fatalf("import: %v %s", err, errOut)

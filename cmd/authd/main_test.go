@@ -95,6 +95,8 @@ passwords:
 keys:
   algorithm: EdDSA
   reload_interval: 200ms
+metrics:
+  listen: ""
 clients:
   - id: cli-test
     public: true
@@ -298,6 +300,9 @@ func TestUsersErrors(t *testing.T) {
 		var out, errb bytes.Buffer
 		err := run(context.Background(), append([]string{"authd"}, args...), getenv, strings.NewReader(stdin), &out, &errb)
 		return out.String(), err
+	}
+	if _, err := runCmd("", "migrate"); err != nil { // only migrate and serve create the database
+		t.Fatal(err)
 	}
 	if _, err := runCmd("pw long enough\n", "users", "add", "--username", "amy", "--password-stdin"); err != nil {
 		t.Fatal(err)

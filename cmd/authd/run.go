@@ -6,7 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -37,7 +40,8 @@ Commands:
   version               print version and build information
 
 Every command takes --config FILE (or AUTHD_CONFIG); without it authd runs on
-built-in defaults. Run "authd <command> --help" for a command's flags.
+built-in defaults. Only serve and migrate create a missing database. Run
+"authd <command> --help" for a command's flags.
 `
 
 // env carries what a command may use of the outside world, so that tests
@@ -47,16 +51,30 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	cmd    string // the command run: "serve", "users"…
+}
+
+// environ lists the process environment, KEY=VALUE, for the check that
+// every AUTHD_ variable names a configuration key.
+var environ = os.Environ
+
+// notKeys are the AUTHD_ variables authd reads that are not configuration
+// keys (AUTHD_CONFIG aside, which package config knows).
+var notKeys = []string{
+	"AUTHD_CPUPROFILE",              // serve: a CPU profile of the run, for cmd/authbench
+	"AUTHD_KEYS_OLD_ENCRYPTION_KEY", // keys reseal: the key the private keys are sealed with now
 }
 
 // run is the whole program: main only calls it.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	e := env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
 	if len(args) < 2 {
+		// The usage, then main's one-line error last.
 		fmt.Fprint(stderr, usage)
-		return errors.New("no command given")
+		return errors.New(`no command given (run "authd help" for the commands)`)
 	}
 	cmd, rest := args[1], args[2:]
+	e.cmd = cmd
 	switch cmd {
 	case "serve":
 		return cmdServe(ctx, e, rest)
@@ -125,22 +143,85 @@ func parseOrHelp(e env, fs *flag.FlagSet, args []string) (done bool, err error) 
 	return false, nil
 }
 
-// loadConfig reads the configuration named by --config or AUTHD_CONFIG.
+// loadConfig reads the configuration named by --config or AUTHD_CONFIG,
+// and the AUTHD_ variables: every one must name a key (or be one of
+// notKeys). Without a file it says so, in one line on stderr: a typo in a
+// deployment's variable name must not go unnoticed as a run on defaults.
 func loadConfig(e env, path string) (config.Config, error) {
 	if path == "" {
-		path = e.getenv("AUTHD_CONFIG")
+		path = e.getenv(config.PathVar)
 	}
-	return config.Load(path, e.getenv)
+	// The names of the variables set; their values are what getenv says
+	// (in tests, getenv is not the process's).
+	var vars []string
+	for _, kv := range environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AUTHD_") && e.getenv(k) != "" {
+			vars = append(vars, k)
+		}
+	}
+	cfg, err := config.LoadVars(path, e.getenv, vars, notKeys...)
+	if err == nil && path == "" {
+		defaultsNote(e, cfg, len(vars) > 0)
+	}
+	return cfg, err
 }
 
-// openStore opens the database and brings its schema up to date.
-// observeCommit (may be nil) receives every commit's duration.
+// defaultsNote says that no configuration file was given. serve writes it
+// as a warning of its log, whose lines are JSON by default; the other
+// commands as a plain line.
+func defaultsNote(e env, cfg config.Config, withVars bool) {
+	what := "built-in defaults"
+	if withVars {
+		what = "built-in defaults and AUTHD_ variables"
+	}
+	if e.cmd == "serve" {
+		newLogger(e.stderr, cfg.Log).Warn("no --config or "+config.PathVar+": using "+what, "database", cfg.Database)
+		return
+	}
+	fmt.Fprintf(e.stderr, "authd: no --config or %s: using %s (database %s)\n", config.PathVar, what, cfg.Database)
+}
+
+// errNoDatabase is the one line a command gives for a database that does
+// not exist.
+func errNoDatabase(path string) error {
+	return fmt.Errorf(`database %s does not exist; run "authd migrate" or "authd serve" to create it`, path)
+}
+
+// openStore opens an existing database and brings its schema up to date:
+// for every command but serve and migrate, which create a missing one. A
+// database that is not there is an error (errNoDatabase): a wrong path
+// must not leave an empty database behind. observeCommit (may be nil)
+// receives every commit's duration.
 func openStore(ctx context.Context, cfg config.Config, observeCommit ...func(time.Duration)) (*sqlite.DB, error) {
-	opts := sqlite.Options{Synchronous: cfg.DatabaseSynchronous}
+	opts := sqlite.Options{Synchronous: cfg.DatabaseSynchronous, MustExist: true}
 	if len(observeCommit) > 0 {
 		opts.ObserveCommit = observeCommit[0]
 	}
+	return openAndMigrate(ctx, cfg, opts)
+}
+
+// createStore is openStore for serve: a missing database is created, with
+// a warning in the log naming it, since a wrong path in the configuration
+// would otherwise go unnoticed as a server with no users.
+func createStore(ctx context.Context, cfg config.Config, log *slog.Logger, observeCommit func(time.Duration)) (*sqlite.DB, error) {
+	_, err := os.Stat(cfg.Database)
+	isNew := errors.Is(err, fs.ErrNotExist)
+	db, err := openAndMigrate(ctx, cfg, sqlite.Options{Synchronous: cfg.DatabaseSynchronous, ObserveCommit: observeCommit})
+	if err != nil {
+		return nil, err
+	}
+	if isNew {
+		abs, _ := filepath.Abs(cfg.Database)
+		log.Warn("database did not exist: created a new, empty one", "database", cfg.Database, "path", abs)
+	}
+	return db, nil
+}
+
+func openAndMigrate(ctx context.Context, cfg config.Config, opts sqlite.Options) (*sqlite.DB, error) {
 	db, err := sqlite.Open(ctx, cfg.Database, opts)
+	if opts.MustExist && errors.Is(err, fs.ErrNotExist) {
+		return nil, errNoDatabase(cfg.Database)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -55,7 +55,7 @@ SIGTERM. Then stop accepting connections, let in-flight requests finish
 // serve runs the server until ctx is done.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
 	metrics := metrics.New()
-	db, err := openStore(ctx, cfg, metrics.ObserveCommit)
+	db, err := createStore(ctx, cfg, log, metrics.ObserveCommit)
 	if err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	}
 	sender, err := mail.NewSender(mail.Config{
 		SMTPAddr: cfg.Mail.SMTPAddr, From: cfg.Mail.From, Username: cfg.Mail.Username,
-		Password: cfg.Mail.Password, Timeout: cfg.Mail.Timeout, LogLinks: cfg.Mail.LogLinks,
+		Password: cfg.Mail.Password, Timeout: cfg.Mail.Timeout, LogLinks: cfg.Mail.LogLinks, RequireTLS: cfg.Mail.TLSRequired(),
 	}, log)
 	if err != nil {
 		return err

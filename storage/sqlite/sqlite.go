@@ -59,12 +59,22 @@ type Options struct {
 	// successful COMMIT of a write transaction (the fsync cost), for
 	// metrics. It must be cheap and safe for concurrent use.
 	ObserveCommit func(time.Duration)
+	// MustExist refuses a missing database file (an error wrapping
+	// fs.ErrNotExist) instead of creating it and its folder: for every
+	// command but those that set a database up.
+	MustExist bool
+	// QuickCheckTimeout bounds the PRAGMA quick_check that Open runs to
+	// refuse a damaged database. A check that takes longer (a very large
+	// file on a slow disk) is abandoned and the database opened
+	// unchecked. Default 10s; negative skips the check.
+	QuickCheckTimeout time.Duration
 }
 
 // Defaults of Options.
 const (
-	defaultBusyTimeout = 10 * time.Second
-	defaultReadConns   = 4
+	defaultBusyTimeout       = 10 * time.Second
+	defaultReadConns         = 4
+	defaultQuickCheckTimeout = 10 * time.Second
 )
 
 // DB is an authd database. It implements storage.Storage and is safe for
@@ -80,12 +90,18 @@ type DB struct {
 	observeCommit func(time.Duration) // Options.ObserveCommit
 	batch         *batcher            // group commit of rotations
 
+	path   string // absolute path of the database file
+	fileID fileID // of the file at path when Open opened it
+	probe  probe  // ProbeWrite's last result
+
 	closeOnce sync.Once
 	closeErr  error
 }
 
 // Open opens the database at path, creating the file and its folder if they
-// are missing, and checks that the database was not migrated by a newer authd
+// are missing (unless Options.MustExist), checks that the file is not
+// damaged (PRAGMA quick_check; an error wrapping storage.ErrCorrupt and
+// naming the file) and that the database was not migrated by a newer authd
 // (an error wrapping storage.ErrSchemaTooNew). It does not migrate: call
 // Migrate before using a new or older database.
 func Open(ctx context.Context, path string, opts Options) (*DB, error) {
@@ -117,27 +133,42 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 
+	quickCheck := opts.QuickCheckTimeout
+	if quickCheck == 0 {
+		quickCheck = defaultQuickCheckTimeout
+	}
+
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
-		return nil, fmt.Errorf("sqlite: open: %w", err)
+	flags := os.O_RDWR
+	if !opts.MustExist {
+		if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+			return nil, fmt.Errorf("sqlite: open: %w", err)
+		}
+		flags |= os.O_CREATE
 	}
 	// The file holds password hashes and signing keys: create it readable by
 	// its owner only. SQLite gives the -wal and -shm files the same mode.
-	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(abs, flags, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
+	// mode=rw: SQLite itself never creates the file either, should it
+	// vanish in between.
+	var openMode []string
+	if opts.MustExist {
+		openMode = []string{"rw"}
+	}
 
 	busyMS := strconv.FormatInt(busy.Milliseconds(), 10)
 	// busy_timeout comes first (the driver runs it before the other
 	// pragmas), so setting journal_mode waits for other processes too.
-	w, err := sql.Open("sqlite", dsn(abs, url.Values{
+	w, err := openPool(dsn(abs, url.Values{
 		"_pragma": {
 			"busy_timeout(" + busyMS + ")",
 			"foreign_keys(1)",
@@ -145,6 +176,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 			"synchronous(" + syncMode + ")",
 		},
 		"_txlock": {"immediate"},
+		"mode":    openMode,
 	}))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
@@ -165,7 +197,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 
 	// The write pool is open first, so the file is already in WAL mode (a
 	// persistent setting) and the readers need not set it.
-	r, err := sql.Open("sqlite", dsn(abs, url.Values{
+	r, err := openPool(dsn(abs, url.Values{
 		"_pragma": {
 			"busy_timeout(" + busyMS + ")",
 			"foreign_keys(1)",
@@ -173,6 +205,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 			// A checkpoint on the last close may run on a reader.
 			"synchronous(" + syncMode + ")",
 		},
+		"mode": openMode,
 	}))
 	if err != nil {
 		w.Close()
@@ -183,8 +216,19 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	r.SetConnMaxLifetime(0)
 	r.SetConnMaxIdleTime(0)
 
-	db := &DB{w: w, r: r, migrations: migrations, wStmts: stmtCache{db: w}, rStmts: stmtCache{db: r}, observeCommit: opts.ObserveCommit}
-	v, err := db.SchemaVersion(ctx)
+	db := &DB{w: w, r: r, migrations: migrations, wStmts: stmtCache{db: w}, rStmts: stmtCache{db: r}, observeCommit: opts.ObserveCommit, path: abs}
+	db.probe.init()
+	// SQLite has the file open now: this is the file CheckFile compares
+	// the path with from now on.
+	fi, err := os.Stat(abs)
+	if err == nil {
+		db.fileID = idOf(fi)
+		err = db.quickCheck(ctx, quickCheck)
+	}
+	var v int
+	if err == nil {
+		v, err = db.SchemaVersion(ctx)
+	}
 	if err == nil {
 		err = db.checkVersion(v)
 	}
@@ -194,6 +238,16 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	db.startBatcher()
 	return db, nil
+}
+
+// openPool opens a pool whose connections mark corruption errors (see
+// corruptErr).
+func openPool(dsn string) (*sql.DB, error) {
+	c, err := newConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(c), nil
 }
 
 // synchronousMode validates Options.Synchronous.
