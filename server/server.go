@@ -120,6 +120,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	view := token.NewView(cfg.Tokens.AccessTTL, keys.DefaultSkew)
 	s.tokens = token.NewService(token.Config{
 		Issuer: cfg.Issuer, Audience: cfg.Tokens.Audience, AccessTTL: cfg.Tokens.AccessTTL, IDTTL: cfg.Tokens.IDTTL,
+		AccessClaims: cfg.Tokens.AccessTokenClaims,
 	}, s.keys, view, s.now, s.metrics.TokenIssued)
 	s.sessions = session.New(s.store, view, s.audit, s.now)
 	th := cfg.Throttle
