@@ -15,6 +15,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/authd/authd/refresh"
 	"github.com/authd/authd/storage"
 )
 
@@ -328,6 +329,7 @@ func (s *Server) issueCode(c echo.Context, req *authzRequest, ws webSession) err
 		AuthTime:            ws.sess.AuthTime,
 		CreatedAt:           now,
 		ExpiresAt:           now.Add(codeTTL),
+		SignInSessionID:     ws.sess.ID,
 	})
 	if err != nil {
 		return errStore(err)
@@ -392,18 +394,18 @@ func (s *Server) grantAuthorizationCode(c echo.Context, cl *client, form url.Val
 	}
 
 	scope := scopeList(ac.Scope)
-	sess, first, refresh := s.newUserSession(cl, u, scope, ac.AuthTime, c.Request().UserAgent(), c.RealIP(), now)
-	resp, err := s.issueTokens(tokenRequest{grant: "authorization_code", client: cl, user: &u, session: &sess, scope: scope, nonce: ac.Nonce, refresh: refresh, now: now, notAfter: sess.ExpiresAt})
+	sess, refreshToken := s.newUserSession(cl, u, scope, ac.AuthTime, c.Request().UserAgent(), c.RealIP(), now)
+	resp, err := s.issueTokens(tokenRequest{grant: "authorization_code", client: cl, user: &u, session: &sess, scope: scope, nonce: ac.Nonce, refresh: refreshToken, now: now, notAfter: sess.ExpiresAt})
 	if err != nil {
 		return tokenResponse{}, err
 	}
-	redeemed, err := s.store.RedeemAuthCode(ctx, hash, sess, first, now)
+	redeemed, err := s.store.RedeemAuthCode(ctx, hash, sess, now)
 	switch {
 	case errors.Is(err, storage.ErrSpent):
 		// Another request redeemed it first; the store ended that session.
 		return tokenResponse{}, s.codeReplayed(ctx, redeemed, now)
 	case errors.Is(err, storage.ErrNotFound):
-		return tokenResponse{}, invalid // expired meanwhile
+		return tokenResponse{}, invalid // expired meanwhile, or its sign-in ended
 	case err != nil:
 		return tokenResponse{}, errStore(err)
 	}
@@ -457,9 +459,10 @@ func (s *Server) codeReplayed(ctx context.Context, ac storage.AuthCode, now time
 }
 
 // newUserSession builds the session a client gets when a user signs in to
-// it, and, when offline_access is granted to a client that may refresh,
-// its first refresh token (and that token's value). It stores nothing.
-func (s *Server) newUserSession(cl *client, u storage.User, scope []string, authTime time.Time, userAgent, addr string, now time.Time) (storage.Session, *storage.RefreshToken, string) {
+// it and, when offline_access is granted to a client that may refresh, its
+// refresh family with a new family key, and the family's first token
+// (generation 1). It stores nothing.
+func (s *Server) newUserSession(cl *client, u storage.User, scope []string, authTime time.Time, userAgent, addr string, now time.Time) (storage.Session, string) {
 	sess := storage.Session{
 		ID:         randomToken(16),
 		UserID:     u.ID,
@@ -473,16 +476,15 @@ func (s *Server) newUserSession(cl *client, u storage.User, scope []string, auth
 		Address:    addr,
 	}
 	if !hasScope(scope, "offline_access") || !cl.allows("refresh_token") {
-		return sess, nil, ""
+		return sess, ""
 	}
-	refresh := randomToken(32)
-	return sess, &storage.RefreshToken{
-		Hash:      hashToken(refresh),
-		SessionID: sess.ID,
-		ClientID:  cl.id,
-		UserID:    u.ID,
-		Scope:     sess.Scope,
-		CreatedAt: now,
-		ExpiresAt: minTime(now.Add(s.cfg.Tokens.RefreshIdleTTL), sess.ExpiresAt),
-	}, refresh
+	key := refresh.NewFamilyKey()
+	tok, hash := refresh.Mint(sess.ID, 1, key)
+	sess.Refresh = &storage.RefreshFamily{
+		Generation: 1,
+		Hash:       hash,
+		Key:        key,
+		ExpiresAt:  minTime(now.Add(s.cfg.Tokens.RefreshIdleTTL), sess.ExpiresAt),
+	}
+	return sess, tok
 }

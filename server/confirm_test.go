@@ -62,7 +62,7 @@ func TestConfirmSessionAfterCredentialsChanged(t *testing.T) {
 			}
 			sid := randomToken(16)
 			sess := storage.Session{ID: sid, UserID: u.ID, ClientID: "c", AuthTime: now, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)}
-			if err := db.CreateSession(ctx, sess, nil); err != nil {
+			if err := db.CreateSession(ctx, sess); err != nil {
 				t.Fatal(err)
 			}
 			err := s.confirmSession(ctx, tc.checked, sid)

@@ -95,20 +95,20 @@ func (s *Server) introspectRefresh(ctx context.Context, cl *client, tok string) 
 		return introspection{}, nil
 	}
 	now := s.now()
-	rt, sess, u, err := s.store.GetRefreshFamily(ctx, hashToken(tok))
-	if errors.Is(err, storage.ErrNotFound) {
-		return introspection{}, nil
-	}
+	_, sess, u, standing, err := s.lookupRefresh(ctx, tok)
 	if err != nil {
 		return introspection{}, err
 	}
-	if rt.ClientID != cl.id || !rt.SpentAt.IsZero() || !now.Before(rt.ExpiresAt) ||
+	// Only the current token of a live family is active.
+	if standing != refreshCurrent || sess.ClientID != cl.id || !now.Before(sess.Refresh.ExpiresAt) ||
 		!sess.EndedAt.IsZero() || !now.Before(sess.ExpiresAt) || u.Disabled {
 		return introspection{}, nil
 	}
+	// The current token was issued at the family's last use: its creation
+	// or its last rotation.
 	return introspection{
-		Active: true, Scope: rt.Scope, ClientID: rt.ClientID, Username: u.Username,
-		TokenType: "refresh_token", Exp: rt.ExpiresAt.Unix(), Iat: rt.CreatedAt.Unix(),
-		Subject: rt.UserID, Issuer: s.cfg.Issuer, SessionID: rt.SessionID,
+		Active: true, Scope: sess.Scope, ClientID: sess.ClientID, Username: u.Username,
+		TokenType: "refresh_token", Exp: sess.Refresh.ExpiresAt.Unix(), Iat: sess.LastUsedAt.Unix(),
+		Subject: sess.UserID, Issuer: s.cfg.Issuer, SessionID: sess.ID,
 	}, nil
 }

@@ -55,22 +55,21 @@ func (s *Server) handleRevoke(c echo.Context) error {
 }
 
 // revokeRefresh ends the family of a refresh token of client cl. It
-// reports whether tok was a refresh token (of any client).
+// reports whether tok was a genuine refresh token of a live family (of any
+// client). A genuine token of an earlier generation ends its family too,
+// as it would at the token endpoint; a forged one ends nothing.
 func (s *Server) revokeRefresh(ctx context.Context, cl *client, tok string) (bool, error) {
 	if len(tok) > 512 {
 		return false, nil
 	}
-	rt, err := s.store.GetRefreshToken(ctx, hashToken(tok))
-	if errors.Is(err, storage.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
+	_, sess, _, standing, err := s.lookupRefresh(ctx, tok)
+	if err != nil || standing == refreshInvalid {
 		return false, err
 	}
-	if rt.ClientID != cl.id {
+	if sess.ClientID != cl.id {
 		return true, nil // another client's token: nothing revoked (§2.1)
 	}
-	if err := s.endSession(ctx, rt.SessionID, rt.UserID, cl.id, "revoked"); err != nil {
+	if err := s.endSession(ctx, sess.ID, sess.UserID, cl.id, "revoked"); err != nil {
 		return false, err
 	}
 	return true, nil

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/authd/authd/password"
+	"github.com/authd/authd/refresh"
 	"github.com/authd/authd/storage"
 )
 
@@ -222,12 +224,12 @@ func (s *Server) confirmSession(ctx context.Context, u storage.User, sid string)
 // tokens.
 func (s *Server) startSession(ctx context.Context, grant string, cl *client, u storage.User, scope []string, nonce, userAgent, addr string) (tokenResponse, error) {
 	now := s.now()
-	sess, first, refresh := s.newUserSession(cl, u, scope, now, userAgent, addr, now)
-	resp, err := s.issueTokens(tokenRequest{grant: grant, client: cl, user: &u, session: &sess, scope: scope, nonce: nonce, refresh: refresh, now: now, notAfter: sess.ExpiresAt})
+	sess, refreshToken := s.newUserSession(cl, u, scope, now, userAgent, addr, now)
+	resp, err := s.issueTokens(tokenRequest{grant: grant, client: cl, user: &u, session: &sess, scope: scope, nonce: nonce, refresh: refreshToken, now: now, notAfter: sess.ExpiresAt})
 	if err != nil {
 		return tokenResponse{}, err
 	}
-	if err := s.store.CreateSession(ctx, sess, first); err != nil {
+	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return tokenResponse{}, errStore(err)
 	}
 	if err := s.confirmSession(ctx, u, sess.ID); err != nil {
@@ -250,6 +252,86 @@ func (s *Server) grantClientCredentials(cl *client, form url.Values) (tokenRespo
 	return s.issueTokens(tokenRequest{grant: "client_credentials", client: cl, scope: scope, now: s.now()})
 }
 
+// presentedRefresh is a refresh token as a request presented it.
+type presentedRefresh struct {
+	raw string
+	// legacy is a token of the format before refresh families had keys:
+	// found by its hash, current or nothing.
+	legacy bool
+	parsed refresh.Parsed // when not legacy
+	// hash is what the family stores for the token if it is current: the
+	// hex SHA-256 of its random part (of the whole token, for legacy ones).
+	hash string
+}
+
+// refreshStanding is where a presented refresh token stands in its family.
+type refreshStanding int
+
+const (
+	// refreshInvalid: not a token of a live family of this server (malformed,
+	// unknown, forged, a generation not yet reached, or its family ended).
+	// It ends nothing.
+	refreshInvalid refreshStanding = iota
+	// refreshCurrent: the family's current token, which may rotate.
+	refreshCurrent
+	// refreshOlder: a genuine token of an earlier generation of a live
+	// family, which only the server could have made: a retry within the
+	// grace, or reuse.
+	refreshOlder
+)
+
+// lookupRefresh finds the family (session) of a presented refresh token
+// and where the token stands in it. A v2 token names its family; the tag
+// proves it genuine, and the generation and hash place it (package
+// refresh). Only a storage failure is an error.
+func (s *Server) lookupRefresh(ctx context.Context, presented string) (presentedRefresh, storage.Session, storage.User, refreshStanding, error) {
+	p := presentedRefresh{raw: presented}
+	var sid string
+	if parsed, err := refresh.Parse(presented); err == nil {
+		p.parsed, p.hash, sid = parsed, parsed.Hash(), parsed.FamilyID
+	} else if refresh.Legacy(presented) {
+		p.legacy, p.hash = true, hashToken(presented)
+		sid, err = s.store.LegacyRefreshSession(ctx, p.hash)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			return p, storage.Session{}, storage.User{}, refreshInvalid, nil
+		case err != nil:
+			return p, storage.Session{}, storage.User{}, refreshInvalid, err
+		}
+	} else {
+		return p, storage.Session{}, storage.User{}, refreshInvalid, nil
+	}
+	sess, u, err := s.store.GetSessionAndUser(ctx, sid)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return p, storage.Session{}, storage.User{}, refreshInvalid, nil
+	case err != nil:
+		return p, storage.Session{}, storage.User{}, refreshInvalid, err
+	}
+	f := sess.Refresh
+	sameHash := f != nil && subtle.ConstantTimeCompare([]byte(p.hash), []byte(f.Hash)) == 1
+	switch {
+	case f == nil:
+		// No refresh tokens, or the family ended.
+	case p.legacy:
+		if f.Key == nil && f.Generation == 0 && sameHash {
+			return p, sess, u, refreshCurrent, nil
+		}
+	case f.Key == nil || !p.parsed.Genuine(f.Key):
+		// Forged, or of another family: whoever knows a session id (access
+		// tokens carry it) must not be able to end its family.
+	case p.parsed.Generation == f.Generation:
+		// A genuine tag with another random part can only be the work of
+		// someone holding the family key: invalid, like any forgery.
+		if sameHash {
+			return p, sess, u, refreshCurrent, nil
+		}
+	case p.parsed.Generation < f.Generation:
+		return p, sess, u, refreshOlder, nil
+	}
+	return p, sess, u, refreshInvalid, nil
+}
+
 // grantRefresh is the refresh token grant (RFC 6749 §6) with rotation and
 // reuse detection (RFC 9700 §4.14.2).
 func (s *Server) grantRefresh(ctx context.Context, cl *client, form url.Values) (tokenResponse, error) {
@@ -261,45 +343,41 @@ func (s *Server) grantRefresh(ctx context.Context, cl *client, form url.Values) 
 	if len(presented) > 512 {
 		return tokenResponse{}, invalid
 	}
-	oldHash := hashToken(presented)
 	now := s.now()
-	// One read brings the token, its session and its user.
-	old, sess, u, err := s.store.GetRefreshFamily(ctx, oldHash)
+	// One read brings the family, its session and its user.
+	p, sess, u, standing, err := s.lookupRefresh(ctx, presented)
 	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return tokenResponse{}, invalid
 	case err != nil:
 		return tokenResponse{}, errStore(err)
+	case standing == refreshInvalid:
+		return tokenResponse{}, invalid
+	case sess.ClientID != cl.id:
+		// The token is bound to the client it was issued to (RFC 6749
+		// §6); another client's attempt ends nothing.
+		return tokenResponse{}, invalid
+	case standing == refreshOlder:
+		return s.refreshOlder(ctx, p, sess, now)
 	}
-	// The token is bound to the client it was issued to (RFC 6749 §6).
-	if old.ClientID != cl.id {
+	f := sess.Refresh
+	if !now.Before(f.ExpiresAt) || !sess.EndedAt.IsZero() || !now.Before(sess.ExpiresAt) || u.Disabled {
 		return tokenResponse{}, invalid
 	}
-	if !old.SpentAt.IsZero() {
-		return s.refreshReused(ctx, old, presented, now)
-	}
-	if !now.Before(old.ExpiresAt) || !sess.EndedAt.IsZero() || !now.Before(sess.ExpiresAt) || u.Disabled {
-		return tokenResponse{}, invalid
-	}
-	// The scope may narrow, never widen (RFC 6749 §6). The new refresh
-	// token keeps the scope first granted, so a later refresh can ask for
-	// all of it again.
-	scope, err := grantScope(requested, scopeList(old.Scope))
+	// The scope may narrow, never widen (RFC 6749 §6). The family keeps
+	// the scope first granted, so a later refresh can ask for all of it
+	// again.
+	scope, err := grantScope(requested, scopeList(sess.Scope))
 	if err != nil {
 		return tokenResponse{}, err
 	}
 
-	refresh := randomToken(32)
-	next := storage.RefreshToken{
-		Hash:      hashToken(refresh),
-		SessionID: sess.ID,
-		ClientID:  cl.id,
-		UserID:    u.ID,
-		Scope:     old.Scope,
-		CreatedAt: now,
-		ExpiresAt: minTime(now.Add(s.cfg.Tokens.RefreshIdleTTL), sess.ExpiresAt),
+	key, newKey := f.Key, []byte(nil)
+	if p.legacy {
+		// The family leaves the legacy format with its first rotation.
+		key = refresh.NewFamilyKey()
+		newKey = key
 	}
-	resp, err := s.issueTokens(tokenRequest{grant: "refresh_token", client: cl, user: &u, session: &sess, scope: scope, refresh: refresh, now: now, notAfter: sess.ExpiresAt, noIDToken: true})
+	next, nextHash := refresh.Mint(sess.ID, f.Generation+1, key)
+	resp, err := s.issueTokens(tokenRequest{grant: "refresh_token", client: cl, user: &u, session: &sess, scope: scope, refresh: next, now: now, notAfter: sess.ExpiresAt, noIDToken: true})
 	if err != nil {
 		return tokenResponse{}, err
 	}
@@ -310,23 +388,29 @@ func (s *Server) grantRefresh(ctx context.Context, cl *client, form url.Values) 
 		if err != nil {
 			return tokenResponse{}, err
 		}
-		if replay, err = seal(replayKey(presented), body, []byte(oldHash)); err != nil {
+		if replay, err = seal(replayKey(presented), body, []byte(p.hash)); err != nil {
 			return tokenResponse{}, err
 		}
 	}
-	err = s.store.RotateRefreshToken(ctx, oldHash, next, replay, now.Add(grace), now)
+	err = s.store.RotateRefresh(ctx, sess.ID, f.Generation, storage.RefreshRotation{
+		Hash:        nextHash,
+		Key:         newKey,
+		ExpiresAt:   minTime(now.Add(s.cfg.Tokens.RefreshIdleTTL), sess.ExpiresAt),
+		Replay:      replay,
+		ReplayUntil: now.Add(grace),
+	}, now)
 	switch {
 	case errors.Is(err, storage.ErrSpent):
-		// Another request rotated this token first: this one is a retry or
-		// a replay. Decide from what the winner stored.
-		old, err := s.store.GetRefreshToken(ctx, oldHash)
-		if err != nil {
-			if errors.Is(err, storage.ErrNotFound) {
-				return tokenResponse{}, invalid
-			}
+		// Another request rotated this generation first: this one is a
+		// retry or a replay. Decide from what the winner stored.
+		p, sess, _, standing, err := s.lookupRefresh(ctx, presented)
+		switch {
+		case err != nil:
 			return tokenResponse{}, errStore(err)
+		case standing != refreshOlder:
+			return tokenResponse{}, invalid
 		}
-		return s.refreshReused(ctx, old, presented, now)
+		return s.refreshOlder(ctx, p, sess, now)
 	case errors.Is(err, storage.ErrNotFound):
 		return tokenResponse{}, invalid // the session ended meanwhile
 	case err != nil:
@@ -335,16 +419,20 @@ func (s *Server) grantRefresh(ctx context.Context, cl *client, form url.Values) 
 	return resp, nil
 }
 
-// refreshReused answers a spent refresh token presented again by its own
-// client. Within the grace period after its rotation it is an idempotent
-// retry (a response lost on the network): the very same tokens are sent
-// again and the family lives on. Otherwise it is reuse, the mark of a
-// stolen token (RFC 9700 §4.14.2): the whole family (the session) ends, and
-// that commits although the request fails.
-func (s *Server) refreshReused(ctx context.Context, old storage.RefreshToken, presented string, now time.Time) (tokenResponse, error) {
+// refreshOlder answers a genuine token of an earlier generation presented
+// by its own client. If it is the generation the family's last rotation
+// spent, within the grace period after it, it is an idempotent retry (a
+// response lost on the network): the very same tokens are sent again and
+// the family lives on. Otherwise it is reuse, the mark of a stolen token
+// (RFC 9700 §4.14.2): the whole family (the session) ends, and that commits
+// although the request fails.
+func (s *Server) refreshOlder(ctx context.Context, p presentedRefresh, sess storage.Session, now time.Time) (tokenResponse, error) {
+	f := sess.Refresh
 	grace := s.cfg.Tokens.RefreshReuseGrace
-	if grace > 0 && old.Replay != nil && now.Before(old.ReplayUntil) {
-		if body, err := open(replayKey(presented), old.Replay, []byte(old.Hash)); err == nil {
+	if grace > 0 && f.Replay != nil && f.ReplayGeneration == p.parsed.Generation && now.Before(f.ReplayUntil) {
+		// The replay opens only with a key derived from the very token the
+		// rotation spent, which the database does not hold.
+		if body, err := open(replayKey(p.raw), f.Replay, []byte(p.hash)); err == nil {
 			var resp tokenResponse
 			if err := json.Unmarshal(body, &resp); err == nil {
 				return resp, nil
@@ -353,12 +441,13 @@ func (s *Server) refreshReused(ctx context.Context, old storage.RefreshToken, pr
 		// A replay that does not open cannot come from the holder of the
 		// token; treat it as reuse.
 	}
-	if err := s.store.EndSession(ctx, old.SessionID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err := s.store.EndSession(ctx, sess.ID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return tokenResponse{}, errStore(fmt.Errorf("revoking reused family: %w", err))
 	}
-	s.revoked.endSessions(now, old.SessionID)
-	s.audit(ctx, "refresh.reuse_detected", "user_id", old.UserID, "client_id", old.ClientID, "session_id", old.SessionID)
-	s.audit(ctx, "session.revoked", "user_id", old.UserID, "client_id", old.ClientID, "session_id", old.SessionID, "reason", "refresh_reuse")
+	s.revoked.endSessions(now, sess.ID)
+	s.audit(ctx, "refresh.reuse_detected", "user_id", sess.UserID, "client_id", sess.ClientID, "session_id", sess.ID,
+		"generation", p.parsed.Generation, "current_generation", f.Generation)
+	s.audit(ctx, "session.revoked", "user_id", sess.UserID, "client_id", sess.ClientID, "session_id", sess.ID, "reason", "refresh_reuse")
 	return tokenResponse{}, oauthErr("invalid_grant", "the refresh token was already used; its session has been revoked")
 }
 

@@ -132,7 +132,7 @@ func (s *Server) signIn(c echo.Context, u storage.User) (webSession, error) {
 		UserAgent:  truncate(c.Request().UserAgent(), 256),
 		Address:    c.RealIP(),
 	}
-	if err := s.store.CreateSession(ctx, sess, nil); err != nil {
+	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return webSession{}, errStore(err)
 	}
 	if err := s.confirmSession(ctx, u, sess.ID); err != nil {
