@@ -31,6 +31,7 @@ type soakSample struct {
 	freePages int64
 	sessions  int64 // rows of sessions
 	live      int64 // of which neither ended nor past ExpiresAt
+	rssKiB    int64 // the server's resident set, -1 when unknown
 	err       error
 }
 
@@ -147,7 +148,10 @@ func (b *bench) soak(ctx context.Context, alg string, conc int) (err error) {
 	run := soakRun{alg: alg, every: b.o.soakEvery}
 	var mu sync.Mutex
 	take := func(prev *soakSample) soakSample {
-		s := soakSample{refreshes: ok.Load()}
+		s := soakSample{refreshes: ok.Load(), rssKiB: -1}
+		if m, err := procMem(proc.pid); err == nil {
+			s.rssKiB = m.VmRSS
+		}
 		if st := started.Load(); st != 0 {
 			s.at = time.Since(time.Unix(0, st))
 		}
@@ -162,9 +166,9 @@ func (b *bench) soak(ctx context.Context, alg string, conc int) (err error) {
 			b.progress("%s soak @%d: %s: %v", alg, conc, s.at.Round(time.Second), s.err)
 			return
 		}
-		b.progress("%s soak @%d: %s: %s refreshes (%s/s), file %s, WAL %s, %d pages (%d free), %d sessions (%d live)",
+		b.progress("%s soak @%d: %s: %s refreshes (%s/s), file %s, WAL %s, %d pages (%d free), %d sessions (%d live), server RSS %s",
 			alg, conc, s.at.Round(time.Second), fmtInt(float64(s.refreshes)), fmtInt(s.rate), fmtBytes(s.fileBytes), fmtBytes(s.walBytes),
-			s.pages, s.freePages, s.sessions, s.live)
+			s.pages, s.freePages, s.sessions, s.live, fmtKiB(s.rssKiB))
 	}
 	first := take(nil)
 	run.samples = append(run.samples, first)
@@ -200,9 +204,12 @@ func (b *bench) soak(ctx context.Context, alg string, conc int) (err error) {
 	if err != nil {
 		return b.withLog(proc, err)
 	}
-	last := take(&run.samples[len(run.samples)-1])
-	run.samples = append(run.samples, last)
-	report(last)
+	// A last sample at the end, unless a tick has just taken one.
+	if prev := &run.samples[len(run.samples)-1]; time.Since(time.Unix(0, started.Load())) > prev.at+time.Second {
+		last := take(prev)
+		run.samples = append(run.samples, last)
+		report(last)
+	}
 	run.res = res
 	b.rep.soaks = append(b.rep.soaks, run)
 	return nil
@@ -228,17 +235,17 @@ func (rep *report) writeSoaks(w io.Writer) {
 		"A family is one row of constant size, so file, pages and rows should stay flat while rotations add up.\n\n")
 	for _, s := range rep.soaks {
 		r := s.res
-		p("%s, %d connections, %s: %s refreshes/s, p50 %s, p99 %s, max %s, errors %s, server CPU %s s, peak RSS %s\n\n",
+		p("%s, %d connections, %s (no warm-up): %s refreshes/s, p50 %s, p99 %s, max %s, errors %s, server CPU %s s, authbench CPU %s s, other CPU %s s, peak RSS %s\n\n",
 			s.alg, r.Concurrency, r.Window, fmtInt(r.RPS()), fmtDur(r.All.P50), fmtDur(r.All.P99), fmtDur(r.All.Max),
-			fmtOutcomes(r.Outcomes), fmtCPU(r.ServerCPU), fmtKiB(r.PeakRSSKiB))
-		p("| at | refreshes | refreshes/s since the last | db file | WAL | pages | free pages | session rows | live |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+			fmtOutcomes(r.Outcomes), fmtCPU(r.ServerCPU), fmtCPU(r.BenchCPU), fmtCPU(r.OtherCPU), fmtKiB(r.PeakRSSKiB))
+		p("| at | refreshes | refreshes/s since the last | db file | WAL | pages | free pages | session rows | live | server RSS |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		for _, x := range s.samples {
 			if x.err != nil {
-				p("| %s | %s | — | — | — | — | — | — | %v |\n", x.at.Round(time.Second), fmtInt(float64(x.refreshes)), x.err)
+				p("| %s | %s | — | — | — | — | — | — | %v | %s |\n", x.at.Round(time.Second), fmtInt(float64(x.refreshes)), x.err, fmtKiB(x.rssKiB))
 				continue
 			}
-			p("| %s | %s | %s | %s | %s | %d | %d | %d | %d |\n", x.at.Round(time.Second), fmtInt(float64(x.refreshes)), fmtInt(x.rate),
-				fmtBytes(x.fileBytes), fmtBytes(x.walBytes), x.pages, x.freePages, x.sessions, x.live)
+			p("| %s | %s | %s | %s | %s | %d | %d | %d | %d | %s |\n", x.at.Round(time.Second), fmtInt(float64(x.refreshes)), fmtInt(x.rate),
+				fmtBytes(x.fileBytes), fmtBytes(x.walBytes), x.pages, x.freePages, x.sessions, x.live, fmtKiB(x.rssKiB))
 		}
 		p("\n")
 	}
