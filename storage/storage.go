@@ -299,7 +299,8 @@ type Session struct {
 	UserAgent string
 	Address   string
 	// Refresh is the session's refresh-token family; nil when the session
-	// has no refresh tokens, and once it has ended.
+	// has no refresh tokens. EndSession, and every call that ends
+	// sessions, erases it.
 	Refresh *RefreshFamily
 }
 
