@@ -459,7 +459,7 @@ func (c textCol) Scan(src any) error {
 }
 
 // requireTime rejects a zero time where the method records it as a marker
-// (ended_at, spent_at, used_at): stored as NULL it would mark nothing.
+// (ended_at, redeemed_at, used_at): stored as NULL it would mark nothing.
 func requireTime(name string, t time.Time) error {
 	if t.IsZero() {
 		return fmt.Errorf("%s is the zero time", name)
