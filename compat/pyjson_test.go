@@ -1,12 +1,14 @@
 package compat
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // jsonBody is one body of testdata/json_bodies.json, with what DRF made
@@ -172,4 +174,24 @@ func TestFormEmptyOptionalField(t *testing.T) {
 	if fe != nil || !reflect.DeepEqual(vals, map[string]string{"first_name": "x"}) {
 		t.Errorf("partial: %v %v", vals, fe)
 	}
+}
+
+// Any body is answered without a panic, and a body Go's encoding/json
+// accepts (UTF-8, not nested deeper than the bound, numbers of sane
+// length) is read by Python's rules too.
+func FuzzParseJSON(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":"b"}`, `{"a":[1,2.5e3,{"b":null}],"c":true}`, `[`, `"\ud800"`, "\xff", `{"a":1e400}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		_, p := ParseJSON(body)
+		if !json.Valid(body) || !utf8.Valid(body) || bytes.Count(body, []byte("["))+bytes.Count(body, []byte("{")) > maxJSONDepth || len(body) > maxIntDigits {
+			return
+		}
+		if p != nil {
+			if d, ok := p.Body.(map[string]string); ok {
+				t.Errorf("%q: Go reads it, the parser says %q", body, d["detail"])
+			}
+		}
+	})
 }
