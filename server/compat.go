@@ -74,7 +74,9 @@ func (s *Server) compatPaths() []compatPath {
 }
 
 // compatMethods are the methods a Django-era path answers 405 to when it
-// does not serve them (any other method is echo's own 405).
+// does not serve them, each registered (so that no other route takes
+// them); any other method reaches the path's not-found handler, which
+// answers the same.
 var compatMethods = []string{
 	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete,
 	http.MethodTrace, http.MethodConnect, "PROPFIND", "REPORT",
@@ -84,6 +86,7 @@ var compatMethods = []string{
 // each does not serve, and a DRF 404 for any other path under /rest-auth/.
 func (s *Server) compatRoutes(api echo.MiddlewareFunc) {
 	e := s.echo
+	notAllowed := map[string]echo.HandlerFunc{}
 	for _, p := range s.compatPaths() {
 		h, na := p.handler, compatMethodNotAllowed(p.allow)
 		if p.auth {
@@ -92,15 +95,26 @@ func (s *Server) compatRoutes(api echo.MiddlewareFunc) {
 			h, na = s.requireJWT(h), s.requireJWT(na)
 		}
 		route(e, p.path, s.drf(h, p.words), p.methods, api)
+		na = s.drf(na, p.words)
+		notAllowed[p.path] = na
 		for _, m := range compatMethods {
 			if !slices.Contains(p.methods, m) {
-				e.Add(m, p.path, s.drf(na, p.words), api)
+				e.Add(m, p.path, na, api)
 			}
 		}
+		if !strings.HasPrefix(p.path, "/rest-auth/") {
+			e.RouteNotFound(p.path, na, api) // a method echo does not know
+		}
 	}
-	e.RouteNotFound("/rest-auth/*", s.drf(func(echo.Context) error {
+	notFound := s.drf(func(echo.Context) error {
 		return compat.Detail(http.StatusNotFound, compat.NotFound)
-	}, compat.Words{}), api)
+	}, compat.Words{})
+	e.RouteNotFound("/rest-auth/*", func(c echo.Context) error {
+		if na, ok := notAllowed[c.Request().URL.Path]; ok {
+			return na(c) // a method echo does not know, at a known path
+		}
+		return notFound(c)
+	}, api)
 }
 
 // compatMethodNotAllowed is DRF's 405, allow listing the view's methods.

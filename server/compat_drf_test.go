@@ -234,7 +234,9 @@ func TestCompatDropIn(t *testing.T) {
 		{name: "reset confirm, bad token", path: "/rest-auth/password/reset/confirm/", fields: confirm("MQ", "x"), entry: "reset_token_invalid"},
 		{name: "verify email, unknown key", path: "/rest-auth/registration/verify-email/", fields: []field{{"key", "nope"}}, entry: "verify_email_not_found"},
 		{name: "verify email, GET", method: "GET", path: "/rest-auth/registration/verify-email/", entry: "verify_email_method_not_allowed"},
+		{name: "login, a method echo does not know", method: "FOO", path: login, entry: "method_not_allowed_foo"},
 		{name: "refresh, GET", method: "GET", path: "/refresh-token/", entry: "method_not_allowed"},
+		{name: "refresh, a method echo does not know", method: "FOO", path: "/refresh-token/", entry: "method_not_allowed_foo"},
 		{name: "verify, GET", method: "GET", path: "/verify-token/", entry: "method_not_allowed"},
 		{name: "unknown path", method: "GET", path: "/rest-auth/nope/", entry: "not_found"},
 		{name: "unknown path, POST", path: "/rest-auth/registration/nope/", fields: good(), entry: "not_found"},
@@ -242,6 +244,11 @@ func TestCompatDropIn(t *testing.T) {
 	// One entry DRF's table lacks: the username left out of a PUT, shaped
 	// as "required" is.
 	entries["required_username"] = drfEntry{Status: 400, Body: map[string]any{"username": []any{compat.Required}}, Raw: `{"username":["This field is required."]}`}
+	// And DRF's 405 for any method, as it words it for GET.
+	foo := entries["method_not_allowed"]
+	foo.Body = map[string]any{"detail": compat.MethodNotAllowed("FOO")}
+	foo.Raw = `{"detail":"Method \"FOO\" not allowed."}`
+	entries["method_not_allowed_foo"] = foo
 
 	for _, tt := range tests {
 		want, ok := entries[tt.entry]
@@ -256,7 +263,7 @@ func TestCompatDropIn(t *testing.T) {
 		if encs == nil {
 			encs = allEncodings
 		}
-		if tt.raw != nil || method == http.MethodGet || method == http.MethodDelete {
+		if tt.raw != nil || (method != http.MethodPost && method != http.MethodPut && method != http.MethodPatch) {
 			encs = []string{"as is"}
 		}
 		for _, enc := range encs {
