@@ -1,7 +1,9 @@
 // Package compat holds the exact wording of the errors that a Django REST
 // Framework API with django-rest-auth and djangorestframework-jwt sends, so
 // that authd's Django-era paths answer a front end written for that stack
-// in the words and shapes it already handles.
+// in the words and shapes it already handles; and it reads request bodies
+// as DRF does (ParseJSON, ParseForm), validates their fields as DRF's
+// serializers do (Serializer), and words the domain's errors (Render).
 //
 // The strings are those of Django 3.2, Django REST Framework 3.14,
 // django-rest-auth 0.9.5 and djangorestframework-jwt 1.11.0. The test
@@ -19,7 +21,8 @@
 //     (Challenge) and a 429 "Retry-After: <seconds>".
 //
 // DRF writes the JSON compact, without spaces, and without escaping
-// non-ASCII characters.
+// non-ASCII characters (MarshalBody); field errors come in the order of the
+// serializer's fields (FieldErrors).
 package compat
 
 import (
