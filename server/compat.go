@@ -248,9 +248,10 @@ func mediaTypeMatches(ct, main, sub string) bool {
 }
 
 // readMultipart reads a multipart/form-data body as Django does, in
-// memory (the body is bounded already): fields are text; a file part,
-// never read, is a value DRF's fields refuse, or nothing when its
-// filename is empty; a body that ends badly keeps the fields read so far.
+// memory (the body is bounded already): a part is a file when it has a
+// non-empty filename, never read, a value DRF's fields refuse; any other
+// part is a field, its text read as UTF-8; a body that ends badly keeps
+// the fields read so far.
 func readMultipart(body []byte, ct string) (compat.Data, *compat.Problem) {
 	_, params, err := mime.ParseMediaType(ct)
 	boundary, ok := params["boundary"]
@@ -263,7 +264,7 @@ func readMultipart(body []byte, ct string) (compat.Data, *compat.Problem) {
 	}
 	values := map[string]compat.Value{}
 	mr := multipart.NewReader(bytes.NewReader(body), boundary)
-	for n := 0; ; {
+	for fields := 0; ; {
 		part, err := mr.NextPart()
 		if err != nil {
 			break // the end, or a body Django would stop reading at
@@ -273,14 +274,12 @@ func readMultipart(body []byte, ct string) (compat.Data, *compat.Problem) {
 		if name == "" {
 			continue
 		}
-		if n++; n > compat.MaxFormFields {
-			return compat.Data{}, compat.Detail(http.StatusBadRequest, compat.TooManyFields)
-		}
-		if filename, isFile := disp["filename"]; isFile {
-			if filename != "" {
-				values[name] = compat.File()
-			}
+		if disp["filename"] != "" {
+			values[name] = compat.File()
 			continue
+		}
+		if fields++; fields > compat.MaxFormFields {
+			return compat.Data{}, compat.Detail(http.StatusBadRequest, compat.TooManyFields)
 		}
 		v, err := io.ReadAll(part)
 		if err != nil {

@@ -49,7 +49,7 @@ type field struct {
 	value any
 }
 
-type fileField struct{}
+type fileField struct{ name string } // its filename; "" for "avatar.png"
 
 // Body encodings DRF's default parsers read.
 const (
@@ -108,7 +108,11 @@ func encodeBody(t *testing.T, enc string, fields []field) (body, ctype string, o
 				}
 			case fileField:
 				h := textproto.MIMEHeader{}
-				h.Set("Content-Disposition", fmt.Sprintf(`form-data; name=%q; filename="avatar.png"`, f.name))
+				filename := v.name
+				if filename == "" {
+					filename = "avatar.png"
+				}
+				h.Set("Content-Disposition", fmt.Sprintf(`form-data; name=%q; filename=%q`, f.name, filename))
 				h.Set("Content-Type", "image/png")
 				p, err := w.CreatePart(h)
 				if err != nil {
@@ -378,6 +382,12 @@ func TestCompatFormBodies(t *testing.T) {
 		t.Fatalf("login by multipart (username with spaces around, a file beside): %d %s", r.status, r.body)
 	}
 	tok := str(r.json(t), "token")
+	// A part with an empty filename is a field, as Django reads it.
+	raw := "--b\r\nContent-Disposition: form-data; name=\"username\"; filename=\"\"\r\n\r\nformy\r\n" +
+		"--b\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\nform password 1\r\n--b--\r\n"
+	if r := e.do("POST", "/rest-auth/login/", raw, "Content-Type", "multipart/form-data; boundary=b"); r.status != http.StatusOK {
+		t.Errorf("login by multipart, a part with an empty filename: %d %s", r.status, r.body)
+	}
 	r = e.do("PATCH", "/rest-auth/user/", url.Values{"first_name": {"Formy"}}, "Authorization", "JWT "+tok)
 	if m := r.json(t); r.status != 200 || m["first_name"] != "Formy" || m["username"] != "formy" {
 		t.Errorf("PATCH by form: %d %v", r.status, m)
