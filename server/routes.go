@@ -4,6 +4,9 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/authd/authd/errs"
+	"github.com/authd/authd/server/restauth"
 )
 
 var (
@@ -39,7 +42,13 @@ func (s *Server) routes() {
 
 	// The Django-era paths, answering in DRF's shapes (compat.go).
 	if s.cfg.Compat.RestAuth {
-		s.compatRoutes(api)
+		restauth.New(restauth.Options{
+			Accounts: s.accounts, OAuth: s.oauth, Tokens: s.tokens, Users: s.store, Log: s.log,
+			OldPasswordRequired: s.cfg.Compat.OldPasswordRequired, AccountScope: scopeAccount,
+			Internal: func(e *errs.Error) bool { return escalate(e).Kind == kindInternal },
+		}).Routes(e, func(p string, h echo.HandlerFunc, methods []string, mw ...echo.MiddlewareFunc) {
+			route(e, p, h, methods, mw...)
+		}, api)
 	}
 
 	s.webRoutes()

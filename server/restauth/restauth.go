@@ -1,13 +1,17 @@
-package server
+// Package restauth serves the Django-era paths: django-rest-auth 0.9 with
+// djangorestframework-jwt and REST_USE_JWT = True, same payloads and
+// response shapes, so a front end written for that setup switches to authd
+// by changing its base URL. It is one of the HTTP surfaces of package
+// server, over the same domain services; package compat holds the wording
+// and parsing of Django REST Framework that it uses.
+package restauth
 
 import (
-	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
-	"mime"
-	"mime/multipart"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -19,7 +23,7 @@ import (
 	"github.com/authd/authd/errs"
 	"github.com/authd/authd/oauth"
 	"github.com/authd/authd/storage"
-	"github.com/authd/authd/users"
+	"github.com/authd/authd/token"
 )
 
 // The Django-era paths: django-rest-auth 0.9 with djangorestframework-jwt
@@ -34,6 +38,46 @@ import (
 // oauth) decide, and their errors are worded by compat.Render. Each
 // handler is a thin adapter: no rule lives here, only the order in which
 // DRF asks its questions.
+
+// Options are what the Django-era paths need.
+type Options struct {
+	Accounts *account.Service
+	OAuth    *oauth.Service
+	Tokens   *token.Service
+	Users    storage.UserStore
+	Log      *slog.Logger
+	// OldPasswordRequired makes a password change ask for the old
+	// password (compat.old_password_required).
+	OldPasswordRequired bool
+	// Internal reports whether an error must be the server's generic 500
+	// rather than an answer of these paths (a corrupt database).
+	Internal func(*errs.Error) bool
+	// AccountScope is the scope that lets a token of another client use
+	// these paths.
+	AccountScope string
+}
+
+// Handlers are the handlers of the Django-era paths.
+type Handlers struct {
+	accounts     *account.Service
+	oauth        *oauth.Service
+	tokens       *token.Service
+	store        storage.UserStore
+	log          *slog.Logger
+	cfg          Options
+	internal     func(*errs.Error) bool
+	accountScope string
+}
+
+// New returns the handlers.
+func New(o Options) *Handlers {
+	return &Handlers{accounts: o.Accounts, oauth: o.OAuth, tokens: o.Tokens, store: o.Users, log: o.Log, cfg: o,
+		internal: o.Internal, accountScope: o.AccountScope}
+}
+
+// RouteFunc registers a handler for a path and methods (and the CORS
+// preflight), behind middleware.
+type RouteFunc func(path string, h echo.HandlerFunc, methods []string, mw ...echo.MiddlewareFunc)
 
 // compatPath is one Django-era path.
 type compatPath struct {
@@ -51,27 +95,30 @@ type compatPath struct {
 }
 
 // compatPaths lists the Django-era paths.
-func (s *Server) compatPaths() []compatPath {
+func (s *Handlers) compatPaths() []compatPath {
 	w := func(renames map[string]string, fields compat.Serializer) compat.Words {
 		h := s.accounts.Hasher()
 		return compat.Words{Renames: renames, Order: fields.Names(), MinPassword: h.MinLength(), MaxPassword: h.MaxLength()}
 	}
 	newPassword := map[string]string{"new_password": "new_password2", "current_password": "old_password"}
 	return []compatPath{
-		{"/rest-auth/registration/", s.handleCompatRegister, post, "POST, OPTIONS", false, w(map[string]string{"password": "password1"}, registerFields)},
-		{"/rest-auth/registration/verify-email/", s.handleCompatVerifyEmail, post, "POST, OPTIONS, HEAD", false, w(nil, verifyEmailFields)},
-		{"/rest-auth/registration/resend-email/", s.handleCompatResendEmail, post, "POST, OPTIONS, HEAD", false, w(nil, emailFields)},
-		{"/rest-auth/login/", s.handleCompatLogin, post, "POST, OPTIONS", false, w(nil, loginFields)},
+		{"/rest-auth/registration/", s.handleCompatRegister, post, "POST, OPTIONS", false, w(map[string]string{"password": "password1"}, compat.RegisterFields)},
+		{"/rest-auth/registration/verify-email/", s.handleCompatVerifyEmail, post, "POST, OPTIONS, HEAD", false, w(nil, compat.VerifyEmailFields)},
+		{"/rest-auth/registration/resend-email/", s.handleCompatResendEmail, post, "POST, OPTIONS, HEAD", false, w(nil, compat.EmailFields)},
+		{"/rest-auth/login/", s.handleCompatLogin, post, "POST, OPTIONS", false, w(nil, compat.LoginFields)},
 		{"/rest-auth/logout/", s.handleCompatLogout, post, "GET, POST, HEAD, OPTIONS", false, w(nil, nil)},
 		{"/rest-auth/user/", s.handleCompatUser, []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch},
-			"GET, PUT, PATCH, HEAD, OPTIONS", true, w(map[string]string{"current_password": "password"}, userFields)},
-		{"/rest-auth/password/change/", s.handleCompatPasswordChange, post, "POST, OPTIONS", true, w(newPassword, passwordChangeFields(true))},
-		{"/rest-auth/password/reset/", s.handleCompatResetRequest, post, "POST, OPTIONS", false, w(nil, emailFields)},
-		{"/rest-auth/password/reset/confirm/", s.handleCompatResetConfirm, post, "POST, OPTIONS", false, w(newPassword, resetConfirmFields)},
-		{"/refresh-token/", s.handleCompatRefresh, post, "POST, OPTIONS", false, w(nil, tokenFields)},
-		{"/verify-token/", s.handleCompatVerify, post, "POST, OPTIONS", false, w(nil, tokenFields)},
+			"GET, PUT, PATCH, HEAD, OPTIONS", true, w(map[string]string{"current_password": "password"}, compat.UserFields)},
+		{"/rest-auth/password/change/", s.handleCompatPasswordChange, post, "POST, OPTIONS", true, w(newPassword, compat.PasswordChangeFields(true))},
+		{"/rest-auth/password/reset/", s.handleCompatResetRequest, post, "POST, OPTIONS", false, w(nil, compat.EmailFields)},
+		{"/rest-auth/password/reset/confirm/", s.handleCompatResetConfirm, post, "POST, OPTIONS", false, w(newPassword, compat.ResetConfirmFields)},
+		{"/refresh-token/", s.handleCompatRefresh, post, "POST, OPTIONS", false, w(nil, compat.TokenFields)},
+		{"/verify-token/", s.handleCompatVerify, post, "POST, OPTIONS", false, w(nil, compat.TokenFields)},
 	}
 }
+
+// post is a path served by POST alone.
+var post = []string{http.MethodPost}
 
 // compatMethods are the methods a Django-era path answers 405 to when it
 // does not serve them, each registered (so that no other route takes
@@ -82,10 +129,9 @@ var compatMethods = []string{
 	http.MethodTrace, http.MethodConnect, "PROPFIND", "REPORT",
 }
 
-// compatRoutes registers the Django-era paths, a DRF 405 for the methods
-// each does not serve, and a DRF 404 for any other path under /rest-auth/.
-func (s *Server) compatRoutes(api echo.MiddlewareFunc) {
-	e := s.echo
+// Routes registers the Django-era paths, a DRF 405 for the methods each
+// does not serve, and a DRF 404 for any other path under /rest-auth/.
+func (s *Handlers) Routes(e *echo.Echo, route RouteFunc, api echo.MiddlewareFunc) {
 	notAllowed := map[string]echo.HandlerFunc{}
 	for _, p := range s.compatPaths() {
 		h, na := p.handler, compatMethodNotAllowed(p.allow)
@@ -94,7 +140,7 @@ func (s *Server) compatRoutes(api echo.MiddlewareFunc) {
 			// the method: without a token even a wrong method is a 401.
 			h, na = s.requireJWT(h), s.requireJWT(na)
 		}
-		route(e, p.path, s.drf(h, p.words), p.methods, api)
+		route(p.path, s.drf(h, p.words), p.methods, api)
 		na = s.drf(na, p.words)
 		notAllowed[p.path] = na
 		for _, m := range compatMethods {
@@ -128,7 +174,7 @@ func compatMethodNotAllowed(allow string) echo.HandlerFunc {
 // drf adapts a handler of the Django-era paths: a *compat.Problem it
 // returns is sent as it is, an *errs.Error is worded by compat.Render with
 // the path's words.
-func (s *Server) drf(h echo.HandlerFunc, w compat.Words) echo.HandlerFunc {
+func (s *Handlers) drf(h echo.HandlerFunc, w compat.Words) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		c.Set(wordsKey, w)
 		err := h(c)
@@ -141,11 +187,11 @@ func (s *Server) drf(h echo.HandlerFunc, w compat.Words) echo.HandlerFunc {
 			if !isErr {
 				return err // unexpected: the generic 500
 			}
-			if e = escalate(e); e.Kind == kindInternal {
-				return e // the generic 500 of handleError, logged there
+			if s.internal != nil && s.internal(e) {
+				return e // the server's generic 500, logged there
 			}
 			if e.Cause != nil {
-				s.reqLog(c).Warn("request failed", "error_code", e.Code, "cause", e.Cause)
+				s.log.Warn("request failed", "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "error_code", e.Code, "cause", e.Cause)
 			}
 			de = compat.Render(e, w)
 		}
@@ -216,156 +262,12 @@ func readDRF(c echo.Context, fields compat.Serializer, partial bool) (map[string
 		}
 		return nil, nil, compat.Detail(http.StatusBadRequest, "The request body could not be read.")
 	}
-	var data compat.Data
-	if len(body) > 0 {
-		ct := r.Header.Get("Content-Type")
-		var p *compat.Problem
-		switch {
-		case mediaTypeMatches(ct, "application", "json"):
-			data, p = compat.ParseJSON(body)
-		case mediaTypeMatches(ct, "application", "x-www-form-urlencoded"):
-			data, p = compat.ParseForm(body)
-		case mediaTypeMatches(ct, "multipart", "form-data"):
-			data, p = readMultipart(body, ct)
-		default:
-			p = compat.Detail(http.StatusUnsupportedMediaType, compat.UnsupportedMediaType(ct))
-		}
-		if p != nil {
-			return nil, nil, p
-		}
+	data, p := compat.ParseBody(r.Header.Get("Content-Type"), body)
+	if p != nil {
+		return nil, nil, p
 	}
 	values, fe := fields.Validate(data, partial)
 	return values, fe, nil
-}
-
-// mediaTypeMatches reports whether the Content-Type ct is of a parser's
-// media type as DRF compares them: type and subtype without their
-// parameters, lower-cased, "*" on the request's side matching anything.
-func mediaTypeMatches(ct, main, sub string) bool {
-	full, _, _ := strings.Cut(ct, ";")
-	m, s, _ := strings.Cut(strings.ToLower(strings.TrimSpace(full)), "/")
-	return (m == "*" || m == main) && (s == "*" || s == sub)
-}
-
-// readMultipart reads a multipart/form-data body as Django does, in
-// memory (the body is bounded already): a part is a file when it has a
-// non-empty filename, never read, a value DRF's fields refuse; any other
-// part is a field, its text read as UTF-8; a body that ends badly keeps
-// the fields read so far.
-func readMultipart(body []byte, ct string) (compat.Data, *compat.Problem) {
-	_, params, err := mime.ParseMediaType(ct)
-	boundary, ok := params["boundary"]
-	if err != nil || !ok || !validBoundary(boundary) {
-		shown := "None"
-		if ok {
-			shown = boundary
-		}
-		return compat.Data{}, compat.Detail(http.StatusBadRequest, compat.MultipartParseError("Invalid boundary in multipart: "+shown))
-	}
-	values := map[string]compat.Value{}
-	mr := multipart.NewReader(bytes.NewReader(body), boundary)
-	for fields := 0; ; {
-		part, err := mr.NextPart()
-		if err != nil {
-			break // the end, or a body Django would stop reading at
-		}
-		_, disp, _ := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
-		name := strings.TrimSpace(disp["name"])
-		if name == "" {
-			continue
-		}
-		if disp["filename"] != "" {
-			values[name] = compat.File()
-			continue
-		}
-		if fields++; fields > compat.MaxFormFields {
-			return compat.Data{}, compat.Detail(http.StatusBadRequest, compat.TooManyFields)
-		}
-		v, err := io.ReadAll(part)
-		if err != nil {
-			break
-		}
-		values[name] = compat.TextBytes(v)
-	}
-	return compat.FormData(values), nil
-}
-
-// validBoundary is Python's cgi.valid_boundary: 1 to 201 printable ASCII
-// characters, not ending in a space.
-func validBoundary(b string) bool {
-	if len(b) == 0 || len(b) > 201 || b[len(b)-1] == ' ' {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		if b[i] < ' ' || b[i] > '~' {
-			return false
-		}
-	}
-	return true
-}
-
-// checkEmail is an EmailField's EmailValidator, with authd's rules for
-// an address.
-func checkEmail(v string) string {
-	if _, err := users.NormalizeEmail(v); err != nil {
-		if errors.Is(err, users.ErrInvalidEmail) {
-			return compat.InvalidEmail
-		}
-		var fe *users.FieldError
-		if errors.As(err, &fe) {
-			return fe.Message()
-		}
-		return compat.InvalidEmail
-	}
-	return ""
-}
-
-// The serializers of the paths, as django-rest-auth declares them.
-var (
-	// RegisterSerializer, with django-allauth's defaults.
-	registerFields = compat.Serializer{
-		{Name: "username", MaxLength: users.MaxUsernameLen},
-		{Name: "email", Optional: true, Check: checkEmail},
-		{Name: "password1"},
-		{Name: "password2"},
-	}
-	// LoginSerializer.
-	loginFields = compat.Serializer{
-		{Name: "username", Optional: true, AllowBlank: true},
-		{Name: "email", Optional: true, AllowBlank: true, Check: checkEmail},
-		{Name: "password"},
-	}
-	// UserDetailsSerializer's writable fields, and "password": authd asks
-	// for the current password to change the username.
-	userFields = compat.Serializer{
-		{Name: "username", MaxLength: users.MaxUsernameLen},
-		{Name: "first_name", Optional: true, AllowBlank: true, MaxLength: users.MaxNameLen},
-		{Name: "last_name", Optional: true, AllowBlank: true, MaxLength: users.MaxNameLen},
-		{Name: "password", Optional: true, AllowBlank: true},
-	}
-	// PasswordResetConfirmSerializer.
-	resetConfirmFields = compat.Serializer{
-		{Name: "new_password1", MaxLength: 128},
-		{Name: "new_password2", MaxLength: 128},
-		{Name: "uid"},
-		{Name: "token"},
-	}
-	// PasswordResetSerializer, and the resend of a verification mail.
-	emailFields = compat.Serializer{{Name: "email", Check: checkEmail}}
-	// VerifyEmailSerializer.
-	verifyEmailFields = compat.Serializer{{Name: "key"}}
-	// djangorestframework-jwt's refresh and verify serializers.
-	tokenFields = compat.Serializer{{Name: "token"}}
-)
-
-// passwordChangeFields is PasswordChangeSerializer, with old_password
-// when OLD_PASSWORD_FIELD_ENABLED.
-func passwordChangeFields(withOld bool) compat.Serializer {
-	f := compat.Serializer{{Name: "new_password1", MaxLength: 128}, {Name: "new_password2", MaxLength: 128}}
-	if withOld {
-		f = append(compat.Serializer{{Name: "old_password", MaxLength: 128}}, f...)
-	}
-	return f
 }
 
 // answer is the Problem of a domain error, w worded: the field errors
@@ -387,7 +289,7 @@ func answer(fe *compat.FieldErrors, err error, w compat.Words) error {
 
 // withPasswords are the words w with every problem of the password pw,
 // sent as field, for an error about it.
-func (s *Server) withPasswords(w compat.Words, field, pw, username, email string) compat.Words {
+func (s *Handlers) withPasswords(w compat.Words, field, pw, username, email string) compat.Words {
 	w.Passwords = map[string][]string{field: s.accounts.PasswordCodes(pw, username, email)}
 	return w
 }
@@ -402,8 +304,8 @@ func wordsOf(c echo.Context) compat.Words {
 
 // The handlers.
 
-func (s *Server) handleCompatRegister(c echo.Context) error {
-	v, fe, err := readDRF(c, registerFields, false)
+func (s *Handlers) handleCompatRegister(c echo.Context) error {
+	v, fe, err := readDRF(c, compat.RegisterFields, false)
 	if err != nil {
 		return err
 	}
@@ -432,8 +334,8 @@ func (s *Server) handleCompatRegister(c echo.Context) error {
 	return drfJSON(c, http.StatusCreated, compatToken{Token: tok, User: toCompatUser(u)})
 }
 
-func (s *Server) handleCompatLogin(c echo.Context) error {
-	v, fe, err := readDRF(c, loginFields, false)
+func (s *Handlers) handleCompatLogin(c echo.Context) error {
+	v, fe, err := readDRF(c, compat.LoginFields, false)
 	if err != nil {
 		return err
 	}
@@ -473,8 +375,8 @@ func (s *Server) handleCompatLogin(c echo.Context) error {
 // cannot be refreshed or used again afterwards. It reads no body, and a
 // token it cannot use (already ended, expired, none) ends nothing and is
 // answered alike.
-func (s *Server) handleCompatLogout(c echo.Context) error {
-	if tok, _ := jwtFromHeader(c.Request().Header.Get("Authorization")); tok != "" {
+func (s *Handlers) handleCompatLogout(c echo.Context) error {
+	if tok, _ := compat.JWTFromHeader(c.Request().Header.Get("Authorization")); tok != "" {
 		if ac, err := s.tokens.VerifyAccess(tok); err == nil && ac.ForUser() {
 			if err := s.accounts.Logout(c.Request().Context(), ac.Subject, ac.SessionID, ac.ClientID); err != nil {
 				return err
@@ -484,36 +386,12 @@ func (s *Server) handleCompatLogout(c echo.Context) error {
 	return drfDetail(c, "Successfully logged out.")
 }
 
-// jwtFromHeader reads an Authorization header as djangorestframework-jwt
-// does, split on white space: no header or another scheme is no token; the
-// JWT prefix (or Bearer) alone, or followed by more than one word, is a
-// 401 of its own.
-func jwtFromHeader(h string) (string, *compat.Problem) {
-	parts := strings.FieldsFunc(h, func(r rune) bool {
-		return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f'
-	})
-	if len(parts) == 0 || !(strings.EqualFold(parts[0], "JWT") || strings.EqualFold(parts[0], "Bearer")) {
-		return "", nil
-	}
-	msg := compat.NoCredentials
-	switch len(parts) {
-	case 2:
-		return parts[1], nil
-	case 1:
-	default:
-		msg = compat.CredentialsSpaces
-	}
-	p := compat.Detail(http.StatusUnauthorized, msg)
-	p.Challenge = compat.Challenge
-	return "", p
-}
-
 // requireJWT checks the token of the Django-era paths that need one:
 // "Authorization: JWT <token>" (djangorestframework-jwt's prefix) or
 // "Bearer <token>", issued at these paths or carrying the account scope.
-func (s *Server) requireJWT(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Handlers) requireJWT(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		tok, p := jwtFromHeader(c.Request().Header.Get("Authorization"))
+		tok, p := compat.JWTFromHeader(c.Request().Header.Get("Authorization"))
 		if p != nil {
 			return p
 		}
@@ -524,7 +402,7 @@ func (s *Server) requireJWT(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if ac.ClientID != s.oauth.LegacyClientID() && !ac.HasScope(scopeAccount) {
+		if ac.ClientID != s.oauth.LegacyClientID() && !ac.HasScope(s.accountScope) {
 			return errs.InvalidToken(errs.ReasonTokenNotAllowed, "the token was not issued for these paths")
 		}
 		u, err := s.accounts.CurrentUser(c.Request().Context(), ac)
@@ -537,19 +415,27 @@ func (s *Server) requireJWT(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-const userKey = "authd.user"
+const (
+	userKey   = "authd.user"
+	claimsKey = "authd.access_claims"
+)
+
+func claimsOf(c echo.Context) token.Access {
+	ac, _ := c.Get(claimsKey).(token.Access)
+	return ac
+}
 
 // handleCompatUser is UserDetailsView: the user; PUT and PATCH change
 // username, first_name and last_name (pk and email are read-only and
 // ignored when sent). A username change needs the current password, sent
 // as "password".
-func (s *Server) handleCompatUser(c echo.Context) error {
+func (s *Handlers) handleCompatUser(c echo.Context) error {
 	u, _ := c.Get(userKey).(storage.User)
 	method := c.Request().Method
 	if method == http.MethodGet || method == http.MethodHead {
 		return drfJSON(c, http.StatusOK, toCompatUser(u))
 	}
-	v, fe, err := readDRF(c, userFields, method == http.MethodPatch)
+	v, fe, err := readDRF(c, compat.UserFields, method == http.MethodPatch)
 	if err != nil {
 		return err
 	}
@@ -576,9 +462,9 @@ func (s *Server) handleCompatUser(c echo.Context) error {
 // is a field of its own, judged as soon as it is read: a wrong one is the
 // answer even when the new passwords differ; without it, whoever holds the
 // token sets the password.
-func (s *Server) handleCompatPasswordChange(c echo.Context) error {
-	withOld := s.cfg.Compat.OldPasswordRequired
-	v, fe, err := readDRF(c, passwordChangeFields(withOld), false)
+func (s *Handlers) handleCompatPasswordChange(c echo.Context) error {
+	withOld := s.cfg.OldPasswordRequired
+	v, fe, err := readDRF(c, compat.PasswordChangeFields(withOld), false)
 	if err != nil {
 		return err
 	}
@@ -611,8 +497,8 @@ func (s *Server) handleCompatPasswordChange(c echo.Context) error {
 	return drfDetail(c, "New password has been saved.")
 }
 
-func (s *Server) handleCompatResetRequest(c echo.Context) error {
-	v, fe, err := readDRF(c, emailFields, false)
+func (s *Handlers) handleCompatResetRequest(c echo.Context) error {
+	v, fe, err := readDRF(c, compat.EmailFields, false)
 	if err != nil {
 		return err
 	}
@@ -625,8 +511,8 @@ func (s *Server) handleCompatResetRequest(c echo.Context) error {
 	return drfDetail(c, "Password reset e-mail has been sent.")
 }
 
-func (s *Server) handleCompatResetConfirm(c echo.Context) error {
-	v, fe, err := readDRF(c, resetConfirmFields, false)
+func (s *Handlers) handleCompatResetConfirm(c echo.Context) error {
+	v, fe, err := readDRF(c, compat.ResetConfirmFields, false)
 	if err != nil {
 		return err
 	}
@@ -657,8 +543,8 @@ func (s *Server) handleCompatResetConfirm(c echo.Context) error {
 // handleCompatVerifyEmail is django-rest-auth's VerifyEmailView: the key
 // is the token of authd's verification link; an unknown, used or expired
 // one is DRF's 404.
-func (s *Server) handleCompatVerifyEmail(c echo.Context) error {
-	v, fe, err := readDRF(c, verifyEmailFields, false)
+func (s *Handlers) handleCompatVerifyEmail(c echo.Context) error {
+	v, fe, err := readDRF(c, compat.VerifyEmailFields, false)
 	if err != nil {
 		return err
 	}
@@ -680,8 +566,8 @@ func (s *Server) handleCompatVerifyEmail(c echo.Context) error {
 // whether the address is known, verified already or not at all (the lookup
 // and the mail happen afterwards), so that it tells nobody which
 // addresses have accounts.
-func (s *Server) handleCompatResendEmail(c echo.Context) error {
-	v, fe, err := readDRF(c, emailFields, false)
+func (s *Handlers) handleCompatResendEmail(c echo.Context) error {
+	v, fe, err := readDRF(c, compat.EmailFields, false)
 	if err != nil {
 		return err
 	}
@@ -705,8 +591,8 @@ func legacyTokenError(err error) error {
 }
 
 // handleCompatRefresh is djangorestframework-jwt's refresh_jwt_token.
-func (s *Server) handleCompatRefresh(c echo.Context) error {
-	v, fe, err := readDRF(c, tokenFields, false)
+func (s *Handlers) handleCompatRefresh(c echo.Context) error {
+	v, fe, err := readDRF(c, compat.TokenFields, false)
 	if err != nil {
 		return err
 	}
@@ -724,8 +610,8 @@ func (s *Server) handleCompatRefresh(c echo.Context) error {
 }
 
 // handleCompatVerify is verify_jwt_token: the token back if it is valid.
-func (s *Server) handleCompatVerify(c echo.Context) error {
-	v, fe, err := readDRF(c, tokenFields, false)
+func (s *Handlers) handleCompatVerify(c echo.Context) error {
+	v, fe, err := readDRF(c, compat.TokenFields, false)
 	if err != nil {
 		return err
 	}
