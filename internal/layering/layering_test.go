@@ -14,7 +14,7 @@ const module = "github.com/authd/authd/"
 
 // domain are the packages that hold authd's rules without HTTP.
 var domain = []string{
-	"account", "audit", "compat", "config", "errs", "keys", "mail", "oauth",
+	"account", "audit", "compat", "config", "core", "errs", "keys", "mail", "oauth",
 	"password", "session", "storage", "throttle", "token", "users",
 }
 
