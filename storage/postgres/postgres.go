@@ -38,6 +38,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -75,7 +76,8 @@ type DB struct {
 	migrations    []migration
 	observeCommit func(time.Duration)
 	probe         probe
-	where         string // the URL without its password, for errors
+	where         string       // the URL without its password, for errors
+	retries       atomic.Int64 // transactions run again after a serialization failure or deadlock
 
 	closeOnce sync.Once
 }
@@ -228,6 +230,7 @@ func (db *DB) retry(ctx context.Context, opts pgx.TxOptions, lock int64, fn func
 		if attempt == maxAttempts {
 			return fmt.Errorf("gave up after %d attempts: %w", attempt, err)
 		}
+		db.retries.Add(1)
 		t := time.NewTimer(backoff(attempt))
 		select {
 		case <-ctx.Done():
@@ -247,8 +250,11 @@ func (db *DB) once(ctx context.Context, opts pgx.TxOptions, lock int64, fn func(
 	defer func() {
 		if err != nil {
 			// The rollback's own failure (a lost connection) changes
-			// nothing: the transaction did not commit.
-			_ = tx.Rollback(context.WithoutCancel(ctx))
+			// nothing: the transaction did not commit, and the server
+			// rolls it back when the connection closes.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = tx.Rollback(rctx)
+			cancel()
 		}
 	}()
 	if lock != 0 {
