@@ -217,11 +217,26 @@ func (s *Service) ConfirmReset(ctx context.Context, tok, newPw, addr string) err
 	}
 	// The token is looked at before the password is hashed, so a flood of
 	// made-up tokens costs no hashing.
-	if _, err := s.store.GetOneTimeToken(ctx, token.Hash(tok), storage.PurposeReset, s.now()); err != nil {
+	ott, err := s.store.GetOneTimeToken(ctx, token.Hash(tok), storage.PurposeReset, s.now())
+	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return ErrBadResetLink
 		}
 		return errs.Storage(err)
+	}
+	// A disabled account is sent no reset link, and the links it was sent
+	// before stop working: a reset must not hand the account to whoever
+	// holds an old mail for when it is enabled again. (A disable that
+	// commits after this check is ordered after the reset, like any other.)
+	owner, err := s.store.GetUser(ctx, ott.UserID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return ErrBadResetLink
+	case err != nil:
+		return errs.Storage(err)
+	}
+	if owner.Disabled {
+		return ErrBadResetLink
 	}
 	hash, err := s.hash(ctx, newPw)
 	if err != nil {

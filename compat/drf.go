@@ -66,7 +66,7 @@ func Render(e *errs.Error, renames map[string]string) *Problem {
 	case e.Kind == errs.Invalid:
 		return NonField(e.Description)
 	}
-	d := Detail(status(e.Kind), e.Description)
+	d := Detail(e.Kind.Status(), e.Description)
 	d.RetryAfter = e.RetrySeconds()
 	return d
 }
@@ -117,29 +117,4 @@ func MissingFields(fields map[string]string) error {
 		return nil
 	}
 	return Fields(missing)
-}
-
-// status is the status DRF answers an error kind with.
-func status(k errs.Kind) int {
-	switch k {
-	case errs.Invalid:
-		return 400
-	case errs.Unauthenticated:
-		return 401
-	case errs.Forbidden:
-		return 403
-	case errs.NotFound:
-		return 404
-	case errs.Conflict:
-		return 409
-	case errs.TooLarge:
-		return 413
-	case errs.UnsupportedMedia:
-		return 415
-	case errs.TooMany:
-		return 429
-	case errs.Unavailable:
-		return 503
-	}
-	return 500
 }

@@ -73,16 +73,19 @@ func (s *Service) revokeAccess(ctx context.Context, cl *Client, tok string) (boo
 	if ac.ClientID != cl.ID {
 		return true, nil
 	}
-	exp := ac.Expiry.Time()
-	if err := s.store.RevokeJTI(ctx, ac.ID, exp); err != nil {
-		return false, errs.Storage(err)
-	}
-	s.tokens.View().RevokeJTI(ac.ID, exp)
+	// The session ends first: once the jti is listed, a retry of this
+	// request finds the token revoked already and stops there, so a session
+	// left live by a failure between the two writes would stay live.
 	if ac.ForUser() {
 		if err := s.sessions.End(ctx, ac.SessionID, ac.Subject, cl.ID, "revoked"); err != nil {
 			return false, err
 		}
 	}
+	exp := ac.Expiry.Time()
+	if err := s.store.RevokeJTI(ctx, ac.ID, exp); err != nil {
+		return false, errs.Storage(err)
+	}
+	s.tokens.View().RevokeJTI(ac.ID, exp)
 	return true, nil
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -131,10 +132,14 @@ func (s *Server) handleCompatLogin(c echo.Context) error {
 	username := in.Username
 	if username == "" && in.Email != "" {
 		// django-rest-auth logs in by email too.
-		if u, err := s.store.GetUserByEmail(ctx, in.Email); err == nil {
+		u, err := s.store.GetUserByEmail(ctx, in.Email)
+		switch {
+		case err == nil:
 			username = u.Username
-		} else {
+		case errors.Is(err, storage.ErrNotFound):
 			username = "\x00email:" + in.Email // fails like an unknown user
+		default:
+			return errs.Storage(err)
 		}
 	}
 	if username == "" {

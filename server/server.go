@@ -67,6 +67,8 @@ type Server struct {
 
 	discovery        []byte // computed once
 	jwksCacheControl string
+	// sweepBatch is sweepBatch but in tests of Sweep, which shrink it.
+	sweepBatch int
 }
 
 // New builds the domain services, the server and its routes, and loads the
@@ -86,6 +88,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		log:              opts.Logger,
 		now:              opts.Now,
 		metrics:          opts.Metrics,
+		sweepBatch:       sweepBatch,
 		jwksCacheControl: fmt.Sprintf("public, max-age=%d", int(cfg.Keys.JWKSMaxAge/time.Second)),
 	}
 	if s.log == nil {
@@ -120,6 +123,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	view := token.NewView(cfg.Tokens.AccessTTL, keys.DefaultSkew)
 	s.tokens = token.NewService(token.Config{
 		Issuer: cfg.Issuer, Audience: cfg.Tokens.Audience, AccessTTL: cfg.Tokens.AccessTTL, IDTTL: cfg.Tokens.IDTTL,
+		AccessClaims: cfg.Tokens.AccessTokenClaims,
 	}, s.keys, view, s.now, s.metrics.TokenIssued)
 	s.sessions = session.New(s.store, view, s.audit, s.now)
 	th := cfg.Throttle
