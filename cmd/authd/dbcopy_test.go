@@ -26,7 +26,7 @@ func verifyWithJWKS(t *testing.T, base, token string) string {
 	if err := json.Unmarshal([]byte(body), &set); err != nil {
 		t.Fatal(err)
 	}
-	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.EdDSA, jose.RS256})
+	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.EdDSA, jose.RS256})
 	if err != nil {
 		t.Fatalf("parse access token: %v", err)
 	}
