@@ -51,8 +51,9 @@ func (db *DB) GetAuthCode(ctx context.Context, hash string) (storage.AuthCode, e
 }
 
 // redeemAuthCode is the conditional update that picks the one winner of
-// racing redemptions; a racer fails to serialize, runs again, and finds
-// redeemed_at set.
+// racing redemptions; a racer waits for the winner's commit, checks again,
+// finds redeemed_at set and changes nothing. Its next statements read what
+// the winner committed, the session included.
 const redeemAuthCode = `UPDATE auth_codes SET redeemed_at = $1, session_id = $2
 	WHERE hash = $3 AND redeemed_at IS NULL AND expires_at > $4
 	RETURNING ` + authCodeCols

@@ -22,11 +22,18 @@ func scanOneTimeToken(row rowScanner) (storage.OneTimeToken, error) {
 
 // CreateOneTimeToken implements storage.OneTimeTokenStore. The older tokens
 // it supersedes get UsedAt = t.CreatedAt, which must therefore be set.
+// Creations for one user run one after another (a lock on the user's row),
+// so of two racing ones the second marks the first used, as SQLite's
+// single writer would.
 func (db *DB) CreateOneTimeToken(ctx context.Context, t storage.OneTimeToken) error {
 	if err := requireTime("CreatedAt", t.CreatedAt); err != nil {
 		return fmt.Errorf("postgres: create one-time token: %w", err)
 	}
 	err := db.write(ctx, func(tx pgx.Tx) error {
+		// No row for an unknown user: the insert's foreign key fails then.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, t.UserID); err != nil {
+			return err
+		}
 		_, err := tx.Exec(ctx, `UPDATE one_time_tokens SET used_at = $1
 			WHERE user_id = $2 AND purpose = $3 AND used_at IS NULL`,
 			timeArg(t.CreatedAt), t.UserID, t.Purpose)
@@ -45,8 +52,7 @@ func (db *DB) CreateOneTimeToken(ctx context.Context, t storage.OneTimeToken) er
 
 // ConsumeOneTimeToken implements storage.OneTimeTokenStore. One conditional
 // update both checks and spends the token, so of racing calls exactly one
-// changes the row (the others fail to serialize, run again, and find it
-// used).
+// changes the row (the others wait for it, check again, and find it used).
 func (db *DB) ConsumeOneTimeToken(ctx context.Context, hash, purpose string, now time.Time) (storage.OneTimeToken, error) {
 	if err := requireTime("now", now); err != nil {
 		return storage.OneTimeToken{}, fmt.Errorf("postgres: consume one-time token: %w", err)

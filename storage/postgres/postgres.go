@@ -6,23 +6,33 @@
 // queries, so both answer every call of storage.Storage alike; the
 // conformance suite in storage/storagetest runs against both.
 //
-// Transactions. A write transaction runs at SERIALIZABLE isolation, which
-// gives every method the all-or-nothing, one-after-another behaviour that
-// SQLite's single writer gives for free: of racing calls that each read and
-// then write the same row, PostgreSQL lets one commit and fails the others
-// with a serialization failure (SQLSTATE 40001), or a deadlock (40P01).
-// The backend retries those itself, from the start of the transaction,
-// with a short randomised backoff (at most maxAttempts attempts); callers
-// never see them. A retried call then reads what the winner committed: a
-// refresh token already spent, a code already redeemed.
+// Transactions. SQLite runs one write transaction at a time, so each
+// method's reads and writes see no concurrent change. Here writers run
+// in parallel, at READ COMMITTED, and every method keeps the same
+// guarantees with one of three tools, as its comment says:
 //
-// Two kinds of write take a lock instead, because retrying them under
-// contention would take one round per waiter: creating users (the next pk
-// is the highest plus one) and UpdateKeys (a read-modify-write of the whole
-// key set). Each takes a transaction-scoped advisory lock at READ
-// COMMITTED, where every statement after the lock reads what the previous
-// holder committed; they queue, from any number of processes on the same
-// database, as SQLite writers queue on its write lock.
+//   - A conditional UPDATE picks the one winner of a race (a token
+//     spent, a code redeemed, a one-time token used): PostgreSQL makes a
+//     racer wait for the row, then evaluates the condition again on what
+//     the winner committed, and the racer changes nothing.
+//   - A row lock (SELECT … FOR NO KEY UPDATE, or the UPDATE itself) on
+//     the session or the user orders the writes that must not interleave:
+//     a rotation against the end of its session, two one-time tokens of
+//     one user.
+//   - A transaction-scoped advisory lock queues the writes that read a
+//     whole set before writing it: user inserts (the next pk is the
+//     highest plus one), UpdateKeys (a read-modify-write of the key set)
+//     and Migrate. Each statement after the lock reads what the previous
+//     holder committed, from any process on the same database.
+//
+// SERIALIZABLE would give the same guarantees without the locks, but at
+// the cost of false conflicts between unrelated transactions: parallel
+// rotations of different sessions failed with serialization failures
+// faster than retries could absorb them. A deadlock (SQLSTATE 40P01),
+// which locks taken in different orders can still cause, or a
+// serialization failure (40001) is retried by the backend itself, from
+// the start of the transaction, with a short randomised backoff (at most
+// maxAttempts attempts); callers never see them.
 //
 // Times are bigint unix nanoseconds, NULL for the zero time, and read back
 // in UTC, as in SQLite (timestamptz holds only microseconds). The schema is
@@ -192,13 +202,13 @@ func backoff(n int) time.Duration {
 	return min(time.Duration(rand.Int64N(int64(limit)))+50*time.Microsecond, 100*time.Millisecond)
 }
 
-// write runs fn in a SERIALIZABLE transaction and commits it when fn
-// returns nil, trying again while PostgreSQL fails it with a serialization
-// failure or a deadlock. fn may thus run more than once, each time in a new
-// transaction: it must not keep state from one run to the next other than
-// what it assigns afresh.
+// write runs fn in a READ COMMITTED transaction and commits it when fn
+// returns nil, trying again while PostgreSQL fails it with a deadlock or a
+// serialization failure. fn may thus run more than once, each time in a
+// new transaction: it must not keep state from one run to the next other
+// than what it assigns afresh.
 func (db *DB) write(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	return db.retry(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable}, 0, fn)
+	return db.retry(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, 0, fn)
 }
 
 // Advisory lock ids (pg_advisory_xact_lock's bigint key space is shared by

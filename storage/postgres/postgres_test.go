@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/authd/authd/storage"
@@ -244,9 +245,10 @@ func TestTwoInstances(t *testing.T) {
 	}
 }
 
-// TestRetriesNeverSurface runs writes that conflict with each other at
-// serializable isolation and checks that no serialization failure reaches
-// the caller: the backend runs the losers again.
+// TestRetriesNeverSurface runs writes that conflict with each other (they
+// lock the same rows in different orders) and checks that no deadlock or
+// serialization failure reaches the caller: the backend runs the losers
+// again.
 func TestRetriesNeverSurface(t *testing.T) {
 	ctx := t.Context()
 	db := openTest(t)
@@ -312,5 +314,50 @@ func checkErr(t *testing.T, what string, err, want error) {
 	t.Helper()
 	if !errors.Is(err, want) {
 		t.Errorf("%s: err = %v, want %v", what, err, want)
+	}
+}
+
+// pgtestDatabase is pgtest.NewDatabase for a benchmark.
+func pgtestDatabase(b *testing.B) string { return pgtest.NewDatabase(b) }
+
+// TestDeadlockRetried makes two transactions lock two rows in opposite
+// orders: PostgreSQL fails one of them with a deadlock, and write runs it
+// again, so both calls succeed.
+func TestDeadlockRetried(t *testing.T) {
+	ctx := t.Context()
+	db := openTest(t)
+	now := time.Now()
+	for _, id := range []string{"a", "b"} {
+		if err := db.CreateUser(ctx, storage.User{ID: id, Username: id, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var both sync.WaitGroup
+	both.Add(2)
+	lockBoth := func(first, second string) error {
+		attempt := 0
+		return db.write(ctx, func(tx pgx.Tx) error {
+			attempt++
+			if _, err := tx.Exec(ctx, `UPDATE users SET first_name = 'x' WHERE id = $1`, first); err != nil {
+				return err
+			}
+			if attempt == 1 {
+				both.Done()
+				both.Wait() // each holds its first row
+			}
+			_, err := tx.Exec(ctx, `UPDATE users SET first_name = 'y' WHERE id = $1`, second)
+			return err
+		})
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- lockBoth("a", "b") }()
+	go func() { errs <- lockBoth("b", "a") }()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Errorf("write: %v", err)
+		}
+	}
+	if n := db.retries.Load(); n < 1 {
+		t.Errorf("%d transactions run again, want at least 1 (the deadlock's loser)", n)
 	}
 }

@@ -69,15 +69,20 @@ func prefixed(alias, cols string) string {
 	return strings.Join(parts, ", ")
 }
 
+// lockFamily locks the session of a token, so that rotations of one
+// family, and the end of the session, run one after another: EndSession,
+// EndUserSessions and the rest update the session row, and wait for a
+// rotation holding this lock (or it for them). It returns the session id
+// and whether the session lives.
+const lockFamily = `SELECT s.id, s.ended_at IS NULL FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+	WHERE t.hash = $1 FOR NO KEY UPDATE OF s`
+
 // spendRefreshToken is the conditional update that picks the one winner of
-// racing rotations: only a call that finds the token unspent, in a live
-// session, changes the row. A racer that updates the same row after the
-// winner's snapshot fails with a serialization failure, is run again, and
-// then finds spent_at set.
+// racing rotations: only a call that finds the token unspent changes the
+// row. Under the family's lock, the racers run it one after another, and
+// each after the first finds spent_at set.
 const spendRefreshToken = `UPDATE refresh_tokens SET spent_at = $1, replay = $2, replay_until = $3
-	WHERE hash = $4 AND spent_at IS NULL
-	AND EXISTS (SELECT 1 FROM sessions WHERE sessions.id = refresh_tokens.session_id AND sessions.ended_at IS NULL)
-	RETURNING session_id`
+	WHERE hash = $4 AND spent_at IS NULL`
 
 // RotateRefreshToken implements storage.RefreshTokenStore.
 //
@@ -89,12 +94,22 @@ func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, next stora
 	}
 	err := db.write(ctx, func(tx pgx.Tx) error {
 		var sessionID string
-		err := tx.QueryRow(ctx, spendRefreshToken, timeArg(now), blobArg(replay), timeArg(replayUntil), oldHash).Scan(&sessionID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return whyNotSpendable(ctx, tx, oldHash)
+		var live bool
+		err := tx.QueryRow(ctx, lockFamily, oldHash).Scan(&sessionID, &live)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return storage.ErrNotFound // unknown token
+		case err != nil:
+			return err
+		case !live:
+			return storage.ErrNotFound // its session ended
 		}
+		tag, err := tx.Exec(ctx, spendRefreshToken, timeArg(now), blobArg(replay), timeArg(replayUntil), oldHash)
 		if err != nil {
 			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return storage.ErrSpent
 		}
 		n := next
 		switch n.SessionID {
@@ -114,28 +129,4 @@ func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, next stora
 		return fmt.Errorf("postgres: rotate refresh token: %w", err)
 	}
 	return nil
-}
-
-// whyNotSpendable tells, for a token the spending update did not change,
-// whether it is unknown or its session ended (storage.ErrNotFound) or it was
-// already spent (storage.ErrSpent).
-func whyNotSpendable(ctx context.Context, tx pgx.Tx, hash string) error {
-	var spent, live bool
-	err := tx.QueryRow(ctx, `SELECT t.spent_at IS NOT NULL, s.id IS NOT NULL AND s.ended_at IS NULL
-		FROM refresh_tokens t LEFT JOIN sessions s ON s.id = t.session_id
-		WHERE t.hash = $1`, hash).Scan(&spent, &live)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return storage.ErrNotFound
-	case err != nil:
-		return err
-	case !live:
-		return storage.ErrNotFound
-	case spent:
-		return storage.ErrSpent
-	default:
-		// The update found it unspent in a live session a moment ago, in
-		// the same serializable transaction: this cannot happen.
-		return errors.New("token neither spent nor in an ended session, yet not spendable")
-	}
 }
