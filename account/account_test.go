@@ -153,7 +153,7 @@ func (h *harness) startSession(u storage.User) string {
 	h.t.Helper()
 	now := h.clock.Now()
 	sid := token.Random(16)
-	err := h.sessions.Start(context.Background(), storage.Session{ID: sid, UserID: u.ID, ClientID: "c", AuthTime: now, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)}, nil, u)
+	err := h.sessions.Start(context.Background(), storage.Session{ID: sid, UserID: u.ID, ClientID: "c", AuthTime: now, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)}, u)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -238,11 +238,18 @@ func (f *Faulty) ImportUsers(ctx context.Context, users []storage.User) ([]strin
 
 // SessionStore.
 
-func (f *Faulty) CreateSession(ctx context.Context, s storage.Session, first *storage.RefreshToken) error {
+func (f *Faulty) CreateSession(ctx context.Context, s storage.Session) error {
 	if err := f.fault("CreateSession"); err != nil {
 		return err
 	}
-	return f.Storage.CreateSession(ctx, s, first)
+	return f.Storage.CreateSession(ctx, s)
+}
+
+func (f *Faulty) GetSessionAndUser(ctx context.Context, id string) (storage.Session, storage.User, error) {
+	if err := f.fault("GetSessionAndUser"); err != nil {
+		return storage.Session{}, storage.User{}, err
+	}
+	return f.Storage.GetSessionAndUser(ctx, id)
 }
 
 func (f *Faulty) GetSession(ctx context.Context, id string) (storage.Session, error) {
@@ -280,27 +287,20 @@ func (f *Faulty) EndedSessions(ctx context.Context, since time.Time) ([]storage.
 	return f.Storage.EndedSessions(ctx, since)
 }
 
-// RefreshTokenStore.
+// RefreshFamilyStore.
 
-func (f *Faulty) GetRefreshToken(ctx context.Context, hash string) (storage.RefreshToken, error) {
-	if err := f.fault("GetRefreshToken"); err != nil {
-		return storage.RefreshToken{}, err
-	}
-	return f.Storage.GetRefreshToken(ctx, hash)
-}
-
-func (f *Faulty) GetRefreshFamily(ctx context.Context, hash string) (storage.RefreshToken, storage.Session, storage.User, error) {
-	if err := f.fault("GetRefreshFamily"); err != nil {
-		return storage.RefreshToken{}, storage.Session{}, storage.User{}, err
-	}
-	return f.Storage.GetRefreshFamily(ctx, hash)
-}
-
-func (f *Faulty) RotateRefreshToken(ctx context.Context, oldHash string, next storage.RefreshToken, replay []byte, replayUntil, now time.Time) error {
-	if err := f.fault("RotateRefreshToken"); err != nil {
+func (f *Faulty) RotateRefresh(ctx context.Context, sid string, fromGen uint64, next storage.RefreshRotation, now time.Time) error {
+	if err := f.fault("RotateRefresh"); err != nil {
 		return err
 	}
-	return f.Storage.RotateRefreshToken(ctx, oldHash, next, replay, replayUntil, now)
+	return f.Storage.RotateRefresh(ctx, sid, fromGen, next, now)
+}
+
+func (f *Faulty) LegacyRefreshSession(ctx context.Context, hash string) (string, error) {
+	if err := f.fault("LegacyRefreshSession"); err != nil {
+		return "", err
+	}
+	return f.Storage.LegacyRefreshSession(ctx, hash)
 }
 
 // KeyStore.
@@ -379,9 +379,9 @@ func (f *Faulty) GetAuthCode(ctx context.Context, hash string) (storage.AuthCode
 	return f.Storage.GetAuthCode(ctx, hash)
 }
 
-func (f *Faulty) RedeemAuthCode(ctx context.Context, hash string, sess storage.Session, first *storage.RefreshToken, now time.Time) (storage.AuthCode, error) {
+func (f *Faulty) RedeemAuthCode(ctx context.Context, hash string, sess storage.Session, now time.Time) (storage.AuthCode, error) {
 	if err := f.fault("RedeemAuthCode"); err != nil {
 		return storage.AuthCode{}, err
 	}
-	return f.Storage.RedeemAuthCode(ctx, hash, sess, first, now)
+	return f.Storage.RedeemAuthCode(ctx, hash, sess, now)
 }
