@@ -81,7 +81,7 @@ func TestDBCopyToPostgres(t *testing.T) {
 		t.Fatalf("db copy: %v", err)
 	}
 	if !strings.HasPrefix(out, "copied "+env["AUTHD_DATABASE"]+" to postgres://") || !strings.Contains(out, "users=1 ") ||
-		!strings.Contains(out, "refresh_tokens=3 ") || !strings.Contains(out, "(row counts checked)") {
+		!strings.Contains(out, "sessions=1 ") || !strings.Contains(out, "(row counts checked)") {
 		t.Errorf("db copy said %q", out)
 	}
 	if _, err := runCLI(t, env, "", "db", "copy", "--to", url); err == nil || !strings.Contains(err.Error(), "not empty") {

@@ -29,7 +29,8 @@ func (db *DB) RevokeJTI(ctx context.Context, jti string, exp time.Time) error {
 
 // RevokedJTIs implements storage.Storage.
 func (db *DB) RevokedJTIs(ctx context.Context, now time.Time) ([]storage.RevokedJTI, error) {
-	rows, err := db.pool.Query(ctx, `SELECT jti, exp FROM revoked_jtis WHERE exp > $1 ORDER BY exp, jti`, nanos(now))
+	rows, err := db.pool.Query(ctx, `SELECT jti, exp FROM revoked_jtis WHERE exp >= $1 ORDER BY exp, jti`,
+		nanos(now.Add(-storage.RevocationSkew)))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: revoked jtis: %w", err)
 	}
@@ -44,50 +45,60 @@ func (db *DB) RevokedJTIs(ctx context.Context, now time.Time) ([]storage.Revoked
 	return rs, nil
 }
 
-// expiredSessions selects at most limit sessions past their expiry; both
-// deletes that use it see the same rows, as nothing changes sessions between
-// them within the transaction.
-const expiredSessions = `SELECT id FROM sessions WHERE expires_at <= $1 ORDER BY expires_at, id LIMIT $2`
+// sweepChunk is how many rows one housekeeping transaction deletes or
+// erases, so that housekeeping never holds many row locks for long.
+const sweepChunk = 128
+
+// sweepSteps are the kinds DeleteExpired deletes, each a statement that
+// deletes or erases at most $2 rows past $1. The sessions step deletes the
+// legacy tokens of its sessions with them (ON DELETE CASCADE); those are
+// not counted.
+var sweepSteps = []struct {
+	what  string
+	query string
+	// skew is subtracted from now for this kind.
+	skew time.Duration
+}{
+	{"sessions", `DELETE FROM sessions WHERE id IN
+		(SELECT id FROM sessions WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)`, 0},
+	{"replay data", `UPDATE sessions SET replay = NULL, replay_gen = NULL, replay_until = NULL WHERE id IN
+		(SELECT id FROM sessions WHERE replay IS NOT NULL AND replay_until <= $1 ORDER BY replay_until LIMIT $2)`, 0},
+	// Kept while now is not after exp + skew.
+	{"revoked jtis", `DELETE FROM revoked_jtis WHERE jti IN
+		(SELECT jti FROM revoked_jtis WHERE exp < $1 ORDER BY exp LIMIT $2)`, storage.RevocationSkew},
+	{"one-time tokens", `DELETE FROM one_time_tokens WHERE hash IN
+		(SELECT hash FROM one_time_tokens WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)`, 0},
+	{"authorization codes", `DELETE FROM auth_codes WHERE hash IN
+		(SELECT hash FROM auth_codes WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)`, 0},
+}
 
 // DeleteExpired implements storage.Storage. "Past" means at or before now,
-// as for ConsumeOneTimeToken. The tokens deleted with an expired session
-// count towards the total but not towards the limit on refresh tokens. A
-// limit below 1 deletes nothing.
+// as for ConsumeOneTimeToken. Each kind is deleted sweepChunk rows per
+// transaction, up to limit. PostgreSQL's autovacuum reclaims the space.
 func (db *DB) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
 	if limit < 1 {
 		return 0, nil
 	}
-	var n int64
-	cutoff := nanos(now)
-	steps := []struct{ what, query string }{
-		{"refresh tokens", `DELETE FROM refresh_tokens WHERE hash IN
-			(SELECT hash FROM refresh_tokens WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)`},
-		{"tokens of expired sessions", `DELETE FROM refresh_tokens WHERE session_id IN (` + expiredSessions + `)`},
-		{"sessions", `DELETE FROM sessions WHERE id IN (` + expiredSessions + `)`},
-		// The spent token itself stays until its own expiry, so reuse of it
-		// is still detected; only the sealed response goes.
-		{"replay data", `UPDATE refresh_tokens SET replay = NULL WHERE hash IN
-			(SELECT hash FROM refresh_tokens WHERE replay IS NOT NULL AND replay_until <= $1 ORDER BY replay_until LIMIT $2)`},
-		{"revoked jtis", `DELETE FROM revoked_jtis WHERE jti IN
-			(SELECT jti FROM revoked_jtis WHERE exp <= $1 ORDER BY exp LIMIT $2)`},
-		{"one-time tokens", `DELETE FROM one_time_tokens WHERE hash IN
-			(SELECT hash FROM one_time_tokens WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)`},
-		{"authorization codes", `DELETE FROM auth_codes WHERE hash IN
-			(SELECT hash FROM auth_codes WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)`},
-	}
-	err := db.write(ctx, func(tx pgx.Tx) error {
-		n = 0
-		for _, s := range steps {
-			tag, err := tx.Exec(ctx, s.query, cutoff, limit)
+	total := 0
+	for _, step := range sweepSteps {
+		cutoff := nanos(now.Add(-step.skew))
+		for done := 0; done < limit; {
+			chunk := min(sweepChunk, limit-done)
+			var k int64
+			err := db.write(ctx, func(tx pgx.Tx) error {
+				tag, err := tx.Exec(ctx, step.query, cutoff, chunk)
+				k = tag.RowsAffected()
+				return err
+			})
 			if err != nil {
-				return fmt.Errorf("%s: %w", s.what, err)
+				return total, fmt.Errorf("postgres: delete expired: %s: %w", step.what, err)
 			}
-			n += tag.RowsAffected()
+			done += int(k)
+			total += int(k)
+			if int(k) < chunk {
+				break
+			}
 		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("postgres: delete expired: %w", err)
 	}
-	return int(n), nil
+	return total, nil
 }

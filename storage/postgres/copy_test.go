@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -16,8 +17,15 @@ import (
 
 // openSQLite opens and migrates a new SQLite database, closed when t ends.
 func openSQLite(t *testing.T) *sqlite.DB {
+	db, _ := openSQLiteAt(t)
+	return db
+}
+
+// openSQLiteAt is openSQLite that also returns the file's path.
+func openSQLiteAt(t *testing.T) (*sqlite.DB, string) {
 	t.Helper()
-	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "authd.db"), sqlite.Options{Synchronous: "OFF"})
+	path := filepath.Join(t.TempDir(), "authd.db")
+	db, err := sqlite.Open(t.Context(), path, sqlite.Options{Synchronous: "OFF"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +33,7 @@ func openSQLite(t *testing.T) *sqlite.DB {
 	if _, err := db.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	return db
+	return db, path
 }
 
 // base is the reference time of populate; ten years ahead, so nothing it
@@ -58,18 +66,19 @@ func populate(t *testing.T, s storage.Storage) {
 
 	sess := storage.Session{ID: "s-alice", UserID: "u-alice", ClientID: "spa", Scope: "openid offline_access",
 		AuthTime: base, CreatedAt: base, LastUsedAt: base, ExpiresAt: base.Add(90 * 24 * time.Hour),
-		UserAgent: "Firefox", Address: "192.0.2.1"}
-	tok := func(hash string, at time.Time) storage.RefreshToken {
-		return storage.RefreshToken{Hash: hash, SessionID: sess.ID, ClientID: sess.ClientID, UserID: sess.UserID,
-			Scope: sess.Scope, CreatedAt: at, ExpiresAt: at.Add(14 * 24 * time.Hour)}
+		UserAgent: "Firefox", Address: "192.0.2.1",
+		Refresh: &storage.RefreshFamily{Hash: "rt-0", Key: []byte("family key\x00alice"), ExpiresAt: base.Add(14 * 24 * time.Hour)}}
+	must(s.CreateSession(ctx, sess))
+	for gen := range uint64(2) { // mid-chain: generation 2 is current
+		at := base.Add(time.Duration(gen+1) * time.Hour)
+		must(s.RotateRefresh(ctx, sess.ID, gen, storage.RefreshRotation{Hash: fmt.Sprintf("rt-%d", gen+1),
+			ExpiresAt: at.Add(14 * 24 * time.Hour), Replay: []byte(fmt.Sprintf("sealed reply %d", gen+1)), ReplayUntil: at.Add(time.Minute)}, at))
 	}
-	first := tok("rt-0", base)
-	must(s.CreateSession(ctx, sess, &first))
-	must(s.RotateRefreshToken(ctx, "rt-0", tok("rt-1", base.Add(time.Hour)), []byte("sealed reply 1"), base.Add(time.Hour+time.Minute), base.Add(time.Hour)))
-	must(s.RotateRefreshToken(ctx, "rt-1", tok("rt-2", base.Add(2*time.Hour)), []byte("sealed reply 2"), base.Add(2*time.Hour+time.Minute), base.Add(2*time.Hour)))
-	ended := storage.Session{ID: "s-bob", UserID: "u-bob", ClientID: "cli", CreatedAt: base, ExpiresAt: base.Add(time.Hour)}
-	must(s.CreateSession(ctx, ended, nil))
+	must(s.CreateSession(ctx, storage.Session{ID: "s-bob", UserID: "u-bob", ClientID: "cli", CreatedAt: base, ExpiresAt: base.Add(time.Hour),
+		Refresh: &storage.RefreshFamily{Hash: "rt-bob", Key: []byte("k"), ExpiresAt: base.Add(time.Hour)}}))
 	must(s.EndSession(ctx, "s-bob", base.Add(time.Minute)))
+	// A browser sign-in, which codes are bound to.
+	must(s.CreateSession(ctx, storage.Session{ID: "s-web", UserID: "u-alice", ClientID: "authd", CreatedAt: base, ExpiresAt: base.Add(24 * time.Hour)}))
 
 	must(s.UpdateKeys(ctx, func([]storage.Key) ([]storage.Key, error) {
 		return []storage.Key{
@@ -85,12 +94,12 @@ func populate(t *testing.T, s storage.Storage) {
 	code := func(hash string) storage.AuthCode {
 		return storage.AuthCode{Hash: hash, ClientID: "spa", UserID: "u-alice", RedirectURI: "https://app.example/cb",
 			Scope: "openid", Nonce: "n-" + hash, CodeChallenge: "challenge", CodeChallengeMethod: "S256",
-			AuthTime: base, CreatedAt: base, ExpiresAt: base.Add(time.Minute)}
+			AuthTime: base, CreatedAt: base, ExpiresAt: base.Add(time.Minute), SignInSessionID: "s-web"}
 	}
 	must(s.CreateAuthCode(ctx, code("code-pending")))
 	must(s.CreateAuthCode(ctx, code("code-redeemed")))
 	if _, err := s.RedeemAuthCode(ctx, "code-redeemed", storage.Session{ID: "s-code", UserID: "u-alice", ClientID: "spa",
-		CreatedAt: base, ExpiresAt: base.Add(time.Hour)}, nil, base.Add(time.Second)); err != nil {
+		CreatedAt: base, ExpiresAt: base.Add(time.Hour)}, base.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -148,8 +157,9 @@ func dumpAll(t *testing.T, d storage.Dumper) map[string][]string {
 // checks that the round trip changed nothing.
 func TestCopy(t *testing.T) {
 	ctx := t.Context()
-	src := openSQLite(t)
+	src, path := openSQLiteAt(t)
 	populate(t, src)
+	addLegacyFamily(t, path)
 	want := dumpAll(t, src)
 
 	dst := openTest(t)
@@ -161,7 +171,7 @@ func TestCopy(t *testing.T) {
 	if calls == 0 {
 		t.Error("Copy called progress never")
 	}
-	wantCounts := map[string]int64{"users": 3, "sessions": 3, "refresh_tokens": 3, "keys": 3, "revoked_jtis": 1, "one_time_tokens": 3, "auth_codes": 2}
+	wantCounts := map[string]int64{"users": 3, "sessions": 5, "legacy_refresh_tokens": 1, "keys": 3, "revoked_jtis": 1, "one_time_tokens": 3, "auth_codes": 2}
 	for _, c := range counts {
 		if c.Rows != wantCounts[c.Table] {
 			t.Errorf("copied %d rows of %s, want %d", c.Rows, c.Table, wantCounts[c.Table])
@@ -175,22 +185,30 @@ func TestCopy(t *testing.T) {
 	}
 
 	// The copy works as the original would.
-	_, err = dst.GetUser(ctx, "u-alice")
-	checkErr(t, "GetUser", err, nil)
 	if u, err := dst.GetUserByUsername(ctx, "ALICE"); err != nil || u.PK != 7 || u.PasswordHash == "" {
 		t.Errorf("GetUserByUsername(ALICE) = %+v, %v", u, err)
 	}
-	spent, _, _, err := dst.GetRefreshFamily(ctx, "rt-1")
-	if err != nil || spent.SpentAt.IsZero() || string(spent.Replay) != "sealed reply 2" {
-		t.Errorf("GetRefreshFamily(rt-1) = %+v, %v; want it spent with its replay", spent, err)
+	f := mustSession(t, dst, "s-alice").Refresh
+	if f == nil || f.Generation != 2 || f.Hash != "rt-2" || string(f.Key) != "family key\x00alice" ||
+		string(f.Replay) != "sealed reply 2" || f.ReplayGeneration != 1 {
+		t.Errorf("family of s-alice on the copy = %+v, want generation 2 mid-chain with its key and replay", f)
 	}
-	next := storage.RefreshToken{Hash: "rt-3", ClientID: "spa", UserID: "u-alice", CreatedAt: base.Add(3 * time.Hour), ExpiresAt: base.Add(4 * time.Hour)}
-	checkErr(t, "RotateRefreshToken(rt-1, spent)", dst.RotateRefreshToken(ctx, "rt-1", next, nil, time.Time{}, base.Add(3*time.Hour)), storage.ErrSpent)
-	checkErr(t, "RotateRefreshToken(rt-2, current)", dst.RotateRefreshToken(ctx, "rt-2", next, nil, time.Time{}, base.Add(3*time.Hour)), nil)
-	if _, err := dst.RedeemAuthCode(ctx, "code-pending", storage.Session{ID: "s-new", UserID: "u-alice", ClientID: "spa", CreatedAt: base}, nil, base.Add(time.Second)); err != nil {
+	at := base.Add(3 * time.Hour)
+	next := storage.RefreshRotation{Hash: "rt-3", ExpiresAt: at.Add(time.Hour)}
+	checkErr(t, "RotateRefresh from a spent generation", dst.RotateRefresh(ctx, "s-alice", 1, next, at), storage.ErrSpent)
+	checkErr(t, "RotateRefresh from the current generation", dst.RotateRefresh(ctx, "s-alice", 2, next, at), nil)
+	checkErr(t, "RotateRefresh of an ended session", dst.RotateRefresh(ctx, "s-bob", 0, next, at), storage.ErrNotFound)
+	if sid, err := dst.LegacyRefreshSession(ctx, "legacy-token-hash"); err != nil || sid != "s-legacy" {
+		t.Errorf("LegacyRefreshSession = %q, %v; want s-legacy", sid, err)
+	}
+	checkErr(t, "RotateRefresh of the legacy family", dst.RotateRefresh(ctx, "s-legacy", 0,
+		storage.RefreshRotation{Hash: "v2", Key: []byte("new key"), ExpiresAt: at.Add(time.Hour)}, at), nil)
+	_, err = dst.LegacyRefreshSession(ctx, "legacy-token-hash")
+	checkErr(t, "LegacyRefreshSession after the family rotated", err, storage.ErrNotFound)
+	if _, err := dst.RedeemAuthCode(ctx, "code-pending", storage.Session{ID: "s-new", UserID: "u-alice", ClientID: "spa", CreatedAt: base}, base.Add(time.Second)); err != nil {
 		t.Errorf("RedeemAuthCode(code-pending): %v", err)
 	}
-	_, err = dst.RedeemAuthCode(ctx, "code-redeemed", storage.Session{ID: "s-new2", UserID: "u-alice", ClientID: "spa", CreatedAt: base}, nil, base.Add(time.Second))
+	_, err = dst.RedeemAuthCode(ctx, "code-redeemed", storage.Session{ID: "s-new2", UserID: "u-alice", ClientID: "spa", CreatedAt: base}, base.Add(time.Second))
 	checkErr(t, "RedeemAuthCode(code-redeemed)", err, storage.ErrSpent)
 	_, err = dst.ConsumeOneTimeToken(ctx, "ott-reset-old", storage.PurposeReset, base.Add(2*time.Minute))
 	checkErr(t, "ConsumeOneTimeToken(superseded)", err, storage.ErrNotFound)
@@ -204,7 +222,7 @@ func TestCopy(t *testing.T) {
 		t.Errorf("a user created after the copy got pk %d, want 10", u.PK)
 	}
 
-	// And back, from the untouched copy of a second run.
+	// And back, from an untouched copy.
 	dst2 := openTest(t)
 	if _, err := storage.Copy(ctx, src, dst2, nil); err != nil {
 		t.Fatal(err)
@@ -215,6 +233,35 @@ func TestCopy(t *testing.T) {
 	}
 	if got := dumpAll(t, back); !reflect.DeepEqual(got, want) {
 		t.Errorf("the round trip changed rows:\ngot  %v\nwant %v", got, want)
+	}
+}
+
+func mustSession(t *testing.T, s storage.Storage, id string) storage.Session {
+	t.Helper()
+	sess, err := s.GetSession(t.Context(), id)
+	if err != nil {
+		t.Fatalf("GetSession(%q): %v", id, err)
+	}
+	return sess
+}
+
+// addLegacyFamily writes into the SQLite file what SQLite's upgrade from
+// the previous token format leaves: a keyless family at generation 0 and
+// its token in legacy_refresh_tokens. No storage call makes those.
+func addLegacyFamily(t *testing.T, path string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_, err = db.ExecContext(t.Context(), `INSERT INTO sessions (id, user_id, client_id, created_at, expires_at, refresh_gen, refresh_hash, refresh_expires_at)
+		VALUES ('s-legacy', 'u-alice', 'spa', ?1, ?2, 0, 'legacy-token-hash', ?2)`, base.UnixNano(), base.Add(time.Hour).UnixNano())
+	if err == nil {
+		_, err = db.ExecContext(t.Context(), `INSERT INTO legacy_refresh_tokens (hash, session_id) VALUES ('legacy-token-hash', 's-legacy')`)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -407,3 +407,27 @@ func requireTime(name string, t time.Time) error {
 
 // rowScanner is what pgx.Row and pgx.Rows share.
 type rowScanner interface{ Scan(...any) error }
+
+// RowCounts returns the number of rows of every table of the schema, by
+// name: what tests and load runs check to see that the database does not
+// grow with use.
+func (db *DB) RowCounts(ctx context.Context) (map[string]int64, error) {
+	rows, err := db.pool.Query(ctx, `SELECT table_name::text FROM information_schema.tables
+		WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: row counts: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: row counts: %w", err)
+	}
+	counts := make(map[string]int64, len(names))
+	for _, n := range names {
+		var c int64
+		if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{n}.Sanitize()).Scan(&c); err != nil {
+			return nil, fmt.Errorf("postgres: row counts: %s: %w", n, err)
+		}
+		counts[n] = c
+	}
+	return counts, nil
+}

@@ -216,18 +216,16 @@ func TestTwoInstances(t *testing.T) {
 		t.Errorf("ListKeys = %d keys, %v; want %d", len(ks), err, n)
 	}
 
-	// Racing rotations of one token from both instances.
-	sess := storage.Session{ID: "s1", UserID: "u0", ClientID: "c", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-	first := storage.RefreshToken{Hash: "h0", SessionID: "s1", ClientID: "c", UserID: "u0", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-	if err := a.CreateSession(ctx, sess, &first); err != nil {
+	// Racing rotations of one family from both instances.
+	sess := storage.Session{ID: "s1", UserID: "u0", ClientID: "c", CreatedAt: now, ExpiresAt: now.Add(time.Hour),
+		Refresh: &storage.RefreshFamily{Hash: "h0", Key: []byte("k"), ExpiresAt: now.Add(time.Hour)}}
+	if err := a.CreateSession(ctx, sess); err != nil {
 		t.Fatal(err)
 	}
 	for i := range n {
 		db := dbs[i%2]
 		wg.Go(func() {
-			next := first
-			next.Hash = fmt.Sprintf("h1-%d", i)
-			errs[2*n+i] = db.RotateRefreshToken(ctx, "h0", next, nil, time.Time{}, now)
+			errs[2*n+i] = db.RotateRefresh(ctx, "s1", 0, storage.RefreshRotation{Hash: fmt.Sprintf("h1-%d", i), ExpiresAt: now.Add(time.Hour)}, now)
 		})
 	}
 	wg.Wait()

@@ -12,121 +12,109 @@ import (
 	"github.com/authd/authd/storage"
 )
 
-const refreshCols = `hash, session_id, client_id, user_id, scope, created_at, expires_at, spent_at, replay, replay_until`
-
-// scanRefreshToken reads one row of refreshCols.
-func scanRefreshToken(row rowScanner) (storage.RefreshToken, error) {
-	var t storage.RefreshToken
-	err := row.Scan(&t.Hash, &t.SessionID, &t.ClientID, &t.UserID, &t.Scope, timeCol{&t.CreatedAt},
-		timeCol{&t.ExpiresAt}, timeCol{&t.SpentAt}, &t.Replay, timeCol{&t.ReplayUntil})
-	return t, err
-}
-
-// insertRefreshToken inserts t; ErrAlreadyExists when its hash is taken.
-func insertRefreshToken(ctx context.Context, tx pgx.Tx, t storage.RefreshToken) error {
-	_, err := tx.Exec(ctx, `INSERT INTO refresh_tokens (`+refreshCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		t.Hash, t.SessionID, t.ClientID, t.UserID, t.Scope, timeArg(t.CreatedAt),
-		timeArg(t.ExpiresAt), timeArg(t.SpentAt), blobArg(t.Replay), timeArg(t.ReplayUntil))
-	return mapErr(err)
-}
-
-// GetRefreshToken implements storage.RefreshTokenStore.
-func (db *DB) GetRefreshToken(ctx context.Context, hash string) (storage.RefreshToken, error) {
-	t, err := scanRefreshToken(db.pool.QueryRow(ctx, `SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = $1`, hash))
-	if err != nil {
-		return storage.RefreshToken{}, fmt.Errorf("postgres: get refresh token: %w", notFound(err))
-	}
-	return t, nil
-}
-
-// GetRefreshFamily implements storage.RefreshTokenStore: one read on the
-// hot path of the refresh grant instead of three.
-func (db *DB) GetRefreshFamily(ctx context.Context, hash string) (storage.RefreshToken, storage.Session, storage.User, error) {
-	var t storage.RefreshToken
-	var s storage.Session
-	var u storage.User
-	err := db.pool.QueryRow(ctx, `SELECT `+prefixed("t", refreshCols)+`, `+prefixed("s", sessionCols)+`, `+prefixed("u", userCols)+`
-		FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = t.user_id
-		WHERE t.hash = $1`, hash).Scan(
-		&t.Hash, &t.SessionID, &t.ClientID, &t.UserID, &t.Scope, timeCol{&t.CreatedAt},
-		timeCol{&t.ExpiresAt}, timeCol{&t.SpentAt}, &t.Replay, timeCol{&t.ReplayUntil},
-		&s.ID, &s.UserID, &s.ClientID, &s.Scope, timeCol{&s.AuthTime}, timeCol{&s.CreatedAt},
-		timeCol{&s.LastUsedAt}, timeCol{&s.ExpiresAt}, timeCol{&s.EndedAt}, &s.UserAgent, &s.Address,
-		&u.ID, &u.PK, &u.Username, textCol{&u.Email}, &u.EmailVerified, &u.PasswordHash,
-		&u.FirstName, &u.LastName, &u.Disabled, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
-	if err != nil {
-		return storage.RefreshToken{}, storage.Session{}, storage.User{}, fmt.Errorf("postgres: get refresh family: %w", notFound(err))
-	}
-	return t, s, u, nil
-}
-
 // prefixed qualifies each column of a column list with a table alias.
 func prefixed(alias, cols string) string {
-	parts := strings.Split(cols, ", ")
+	parts := strings.Split(cols, ",")
 	for i, c := range parts {
 		parts[i] = alias + "." + strings.TrimSpace(c)
 	}
 	return strings.Join(parts, ", ")
 }
 
-// lockFamily locks the session of a token, so that rotations of one
-// family, and the end of the session, run one after another: EndSession,
-// EndUserSessions and the rest update the session row, and wait for a
-// rotation holding this lock (or it for them). It returns the session id
-// and whether the session lives.
-const lockFamily = `SELECT s.id, s.ended_at IS NULL FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
-	WHERE t.hash = $1 FOR NO KEY UPDATE OF s`
+// rotateRefresh is the conditional update that picks the one winner of
+// racing rotations: only a call that finds the family live at fromGen ($1)
+// changes the row. A racer waits for the winner's row lock, then
+// PostgreSQL checks the condition again on what the winner committed, and
+// the racer changes nothing. The key ($3) is written only into a family
+// that has none, and such a family is not rotated without one.
+const rotateRefresh = `UPDATE sessions SET refresh_gen = $1 + 1, refresh_hash = $2,
+	refresh_key = coalesce(refresh_key, $3), refresh_expires_at = $4, last_used_at = $5,
+	replay = $6, replay_gen = CASE WHEN $6::bytea IS NULL THEN NULL ELSE $1 END, replay_until = $7
+	WHERE id = $8 AND refresh_gen = $1 AND ended_at IS NULL
+	AND (refresh_key IS NOT NULL OR $3::bytea IS NOT NULL)`
 
-// spendRefreshToken is the conditional update that picks the one winner of
-// racing rotations: only a call that finds the token unspent changes the
-// row. Under the family's lock, the racers run it one after another, and
-// each after the first finds spent_at set.
-const spendRefreshToken = `UPDATE refresh_tokens SET spent_at = $1, replay = $2, replay_until = $3
-	WHERE hash = $4 AND spent_at IS NULL`
-
-// RotateRefreshToken implements storage.RefreshTokenStore.
-//
-// next.SessionID may be left empty: it is set to the family of oldHash. A
-// next in another family is an error.
-func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, next storage.RefreshToken, replay []byte, replayUntil, now time.Time) error {
-	if err := requireTime("now", now); err != nil {
-		return fmt.Errorf("postgres: rotate refresh token: %w", err)
+// RotateRefresh implements storage.RefreshFamilyStore.
+func (db *DB) RotateRefresh(ctx context.Context, sid string, fromGen uint64, next storage.RefreshRotation, now time.Time) error {
+	if err := db.rotateRefresh(ctx, sid, fromGen, next, now); err != nil {
+		return fmt.Errorf("postgres: rotate refresh family: %w", err)
 	}
-	err := db.write(ctx, func(tx pgx.Tx) error {
-		var sessionID string
-		var live bool
-		err := tx.QueryRow(ctx, lockFamily, oldHash).Scan(&sessionID, &live)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			return storage.ErrNotFound // unknown token
-		case err != nil:
-			return err
-		case !live:
-			return storage.ErrNotFound // its session ended
-		}
-		tag, err := tx.Exec(ctx, spendRefreshToken, timeArg(now), blobArg(replay), timeArg(replayUntil), oldHash)
+	return nil
+}
+
+func (db *DB) rotateRefresh(ctx context.Context, sid string, fromGen uint64, next storage.RefreshRotation, now time.Time) error {
+	if err := requireTime("now", now); err != nil {
+		return err
+	}
+	if next.Hash == "" {
+		return errors.New("the rotation has no hash")
+	}
+	from, err := genArg(fromGen)
+	if err == nil {
+		_, err = genArg(fromGen + 1)
+	}
+	if err != nil {
+		return err
+	}
+	replay, replayUntil := blobArg(next.Replay), timeArg(next.ReplayUntil)
+	if replay == nil {
+		replayUntil = nil
+	}
+	return db.write(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, rotateRefresh, from, next.Hash, blobArg(next.Key),
+			timeArg(next.ExpiresAt), timeArg(now), replay, replayUntil, sid)
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return storage.ErrSpent
+			return whyNotRotated(ctx, tx, sid, fromGen)
 		}
-		n := next
-		switch n.SessionID {
-		case "":
-			n.SessionID = sessionID
-		case sessionID:
-		default:
-			return fmt.Errorf("next token is in session %q, not in the family %q of the old one", n.SessionID, sessionID)
+		if fromGen > 0 {
+			return nil
 		}
-		if err := insertRefreshToken(ctx, tx, n); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `UPDATE sessions SET last_used_at = $1 WHERE id = $2`, timeArg(now), sessionID)
+		// Only a family migrated from the previous format sits at
+		// generation 0 with a legacy token; it leaves that format now.
+		_, err = tx.Exec(ctx, `DELETE FROM legacy_refresh_tokens WHERE session_id = $1`, sid)
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("postgres: rotate refresh token: %w", err)
+}
+
+// whyNotRotated tells, for a family the rotation did not change, whether
+// the session is unknown, ended or without a family, or the generation is
+// one the family has not reached (storage.ErrNotFound), or the family
+// already moved past fromGen (storage.ErrSpent). It reads the last commit
+// (READ COMMITTED: a new snapshot per statement), which includes the
+// winner's rotation that the update waited for.
+func whyNotRotated(ctx context.Context, tx pgx.Tx, sid string, fromGen uint64) error {
+	var live, keyless bool
+	var gen *int64
+	err := tx.QueryRow(ctx, `SELECT ended_at IS NULL, refresh_gen, refresh_key IS NULL
+		FROM sessions WHERE id = $1`, sid).Scan(&live, &gen, &keyless)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return storage.ErrNotFound
+	case err != nil:
+		return err
+	case !live || gen == nil:
+		return storage.ErrNotFound
+	case uint64(*gen) > fromGen:
+		return storage.ErrSpent
+	case uint64(*gen) < fromGen:
+		return storage.ErrNotFound
+	case keyless:
+		return errors.New("a family without a key must be given one when it rotates")
+	default:
+		// A rotation from fromGen committed between the update and this
+		// read cannot leave the family at fromGen either.
+		return fmt.Errorf("family live at generation %d, yet not rotated", fromGen)
 	}
-	return nil
+}
+
+// LegacyRefreshSession implements storage.RefreshFamilyStore.
+func (db *DB) LegacyRefreshSession(ctx context.Context, hash string) (string, error) {
+	var sid string
+	err := db.pool.QueryRow(ctx, `SELECT session_id FROM legacy_refresh_tokens WHERE hash = $1`, hash).Scan(&sid)
+	if err != nil {
+		return "", fmt.Errorf("postgres: legacy refresh session: %w", notFound(err))
+	}
+	return sid, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -51,9 +50,14 @@ func checkPK(pk int64) error {
 // scanUser reads one row of userCols.
 func scanUser(row rowScanner) (storage.User, error) {
 	var u storage.User
-	err := row.Scan(&u.ID, &u.PK, &u.Username, textCol{&u.Email}, &u.EmailVerified, &u.PasswordHash,
-		&u.FirstName, &u.LastName, &u.Disabled, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
+	err := row.Scan(userTargets(&u)...)
 	return u, err
+}
+
+// userTargets are the scan destinations of userCols, in order.
+func userTargets(u *storage.User) []any {
+	return []any{&u.ID, &u.PK, &u.Username, textCol{&u.Email}, &u.EmailVerified, &u.PasswordHash,
+		&u.FirstName, &u.LastName, &u.Disabled, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt}}
 }
 
 // CreateUser implements storage.UserStore.
@@ -308,29 +312,4 @@ func (db *DB) ImportUsers(ctx context.Context, users []storage.User) ([]string, 
 		return nil, fmt.Errorf("postgres: import users: %w", err)
 	}
 	return skipped, nil
-}
-
-// endUserSessions ends the user's live sessions except keep, deletes their
-// refresh tokens, and returns the ids it ended, sorted.
-func endUserSessions(ctx context.Context, tx pgx.Tx, userID, keep string, now time.Time) ([]string, error) {
-	rows, err := tx.Query(ctx, `UPDATE sessions SET ended_at = $1
-		WHERE user_id = $2 AND id <> $3 AND ended_at IS NULL RETURNING id`,
-		timeArg(now), userID, keep)
-	if err != nil {
-		return nil, err
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, err
-	}
-	// Tokens of sessions ended earlier are already gone, so this deletes
-	// exactly the tokens of the sessions just ended.
-	_, err = tx.Exec(ctx, `DELETE FROM refresh_tokens WHERE session_id IN
-		(SELECT id FROM sessions WHERE user_id = $1 AND id <> $2 AND ended_at IS NOT NULL)`,
-		userID, keep)
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(ids)
-	return ids, nil
 }

@@ -19,7 +19,7 @@ var (
 // references. The schema's bookkeeping (schema_migrations) and the
 // readiness probe's row (health) are not data. TestDataTables checks that
 // this list names every other table of the schema.
-var dataTables = []string{"users", "sessions", "refresh_tokens", "keys", "revoked_jtis", "one_time_tokens", "auth_codes"}
+var dataTables = []string{"users", "sessions", "legacy_refresh_tokens", "keys", "revoked_jtis", "one_time_tokens", "auth_codes"}
 
 // column is a column of a table as PRAGMA table_info describes it.
 type column struct{ name, typ string }
@@ -130,7 +130,7 @@ func (s *snapshot) Rows(ctx context.Context, table string, fn func(row []any) er
 	if err != nil {
 		return err
 	}
-	rows, err := s.tx.QueryContext(ctx, `SELECT `+identList(t.Columns)+` FROM `+ident(t.Name)+` ORDER BY rowid`)
+	rows, err := s.tx.QueryContext(ctx, `SELECT `+identList(t.Columns)+` FROM `+ident(t.Name))
 	if err != nil {
 		return fmt.Errorf("sqlite: read %s: %w", t.Name, err)
 	}

@@ -44,19 +44,39 @@ $$;
 CREATE TRIGGER users_pk_fixed BEFORE UPDATE OF pk ON users
 	FOR EACH ROW WHEN (NEW.pk IS DISTINCT FROM OLD.pk) EXECUTE FUNCTION users_pk_fixed();
 
+-- A session is a refresh-token family, and its row holds the whole state
+-- of the family: the generation of the current token, the SHA-256 of that
+-- token's random part, the family key that tags every token of the family
+-- (package refresh), and the sealed replay of the last rotation. A
+-- rotation is one conditional UPDATE of this row, so the database does not
+-- grow with rotations. All refresh columns are NULL when the session has
+-- no refresh tokens, and are set back to NULL when the session ends.
 CREATE TABLE sessions (
-	id           text   NOT NULL PRIMARY KEY CHECK (id <> ''),
-	user_id      text   NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-	client_id    text   NOT NULL,
-	scope        text   NOT NULL DEFAULT '',
-	auth_time    bigint,
-	created_at   bigint,
-	last_used_at bigint,
-	expires_at   bigint,
+	id                 text   NOT NULL PRIMARY KEY CHECK (id <> ''),
+	user_id            text   NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	client_id          text   NOT NULL,
+	scope              text   NOT NULL DEFAULT '',
+	auth_time          bigint,
+	created_at         bigint,
+	last_used_at       bigint,
+	expires_at         bigint,
 	-- NULL while the session lives.
-	ended_at     bigint,
-	user_agent   text   NOT NULL DEFAULT '',
-	address      text   NOT NULL DEFAULT ''
+	ended_at           bigint,
+	user_agent         text   NOT NULL DEFAULT '',
+	address            text   NOT NULL DEFAULT '',
+	refresh_gen        bigint CHECK (refresh_gen >= 0),
+	-- Hex SHA-256 of the random part of the current token.
+	refresh_hash       text   CHECK (refresh_hash <> ''),
+	-- NULL with a generation: a family migrated from the previous token
+	-- format, until it first rotates.
+	refresh_key        bytea,
+	refresh_expires_at bigint,
+	-- Sealed response of the last rotation, which spent generation
+	-- replay_gen, for an idempotent retry; set to NULL once replay_until
+	-- has passed.
+	replay             bytea,
+	replay_gen         bigint,
+	replay_until       bigint
 );
 
 -- ListSessions, EndUserSessions, SetPassword, SetDisabled (and the cascade
@@ -66,32 +86,21 @@ CREATE INDEX sessions_user_created ON sessions (user_id, created_at);
 CREATE INDEX sessions_ended ON sessions (ended_at) WHERE ended_at IS NOT NULL;
 -- DeleteExpired.
 CREATE INDEX sessions_expires ON sessions (expires_at);
+-- DeleteExpired: replay data whose grace has ended.
+CREATE INDEX sessions_replay_until ON sessions (replay_until) WHERE replay IS NOT NULL;
 
-CREATE TABLE refresh_tokens (
-	-- Hex SHA-256 of the token; the token itself is never stored.
-	hash         text   NOT NULL PRIMARY KEY CHECK (hash <> ''),
-	-- The family. A token's user is its session's user, so the session's
-	-- cascade from users covers it.
-	session_id   text   NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
-	client_id    text   NOT NULL,
-	user_id      text   NOT NULL,
-	scope        text   NOT NULL DEFAULT '',
-	created_at   bigint,
-	expires_at   bigint,
-	-- NULL until the token is rotated.
-	spent_at     bigint,
-	-- Sealed response of the rotation that spent the token, for an
-	-- idempotent retry; set to NULL once replay_until has passed.
-	replay       bytea,
-	replay_until bigint
+-- Refresh tokens of the previous format carry no session id: the server
+-- finds their family by hash here. A database copied from SQLite brings
+-- those SQLite's upgrade kept; each row goes when its family first rotates
+-- (or ends, or is deleted).
+CREATE TABLE legacy_refresh_tokens (
+	-- Hex SHA-256 of the whole token, as the previous format stored it.
+	hash       text NOT NULL PRIMARY KEY CHECK (hash <> ''),
+	session_id text NOT NULL REFERENCES sessions (id) ON DELETE CASCADE
 );
 
--- EndSession, EndUserSessions, DeleteExpired (and the cascade from sessions).
-CREATE INDEX refresh_tokens_session ON refresh_tokens (session_id);
--- DeleteExpired.
-CREATE INDEX refresh_tokens_expires ON refresh_tokens (expires_at);
--- DeleteExpired: replay data whose grace has ended.
-CREATE INDEX refresh_tokens_replay_until ON refresh_tokens (replay_until) WHERE replay IS NOT NULL;
+-- Rotation, EndSession (and the cascade from sessions).
+CREATE INDEX legacy_refresh_tokens_session ON legacy_refresh_tokens (session_id);
 
 CREATE TABLE keys (
 	-- RFC 7638 thumbprint of the public key.
@@ -159,11 +168,18 @@ CREATE TABLE auth_codes (
 	-- The session the redemption started. No foreign key: housekeeping may
 	-- delete an expired session before the code, and a code outliving its
 	-- session harms nothing.
-	session_id            text
+	session_id            text,
+	-- The browser sign-in session that issued the code; NULL for codes
+	-- issued before this was recorded. A code is redeemable only while it
+	-- lives.
+	sign_in_session_id    text
 );
 
 -- DeleteExpired.
 CREATE INDEX auth_codes_expires ON auth_codes (expires_at);
+-- EndUserSessions and the other bulk ends: a user's unredeemed codes (and
+-- the cascade from users).
+CREATE INDEX auth_codes_user ON auth_codes (user_id);
 
 -- One row that the readiness probe rewrites, to prove the database still
 -- takes writes (DB.ProbeWrite).
