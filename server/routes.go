@@ -37,26 +37,9 @@ func (s *Server) routes() {
 
 	s.accountRoutes(api)
 
-	// The Django-era paths, answering in DRF's shapes.
+	// The Django-era paths, answering in DRF's shapes (compat.go).
 	if s.cfg.Compat.RestAuth {
-		auth := s.requireJWT
-		drf := func(p string, h echo.HandlerFunc, methods []string, renames map[string]string, mw ...echo.MiddlewareFunc) {
-			// requireJWT's errors too are DRF's: it runs inside drf.
-			inner := h
-			for i := len(mw) - 1; i >= 0; i-- {
-				inner = mw[i](inner)
-			}
-			route(e, p, s.drf(inner, renames), methods, api)
-		}
-		drf("/rest-auth/registration/", s.handleCompatRegister, post, map[string]string{"password": "password1"})
-		drf("/rest-auth/login/", s.handleCompatLogin, post, nil)
-		drf("/rest-auth/logout/", s.handleCompatLogout, post, nil)
-		drf("/rest-auth/user/", s.handleCompatUser, []string{http.MethodGet, http.MethodPut, http.MethodPatch}, map[string]string{"current_password": "password"}, auth)
-		drf("/rest-auth/password/change/", s.handleCompatPasswordChange, post, map[string]string{"new_password": "new_password2"}, auth)
-		drf("/rest-auth/password/reset/", s.handleCompatResetRequest, post, nil)
-		drf("/rest-auth/password/reset/confirm/", s.handleCompatResetConfirm, post, map[string]string{"new_password": "new_password2"})
-		drf("/refresh-token/", s.handleCompatRefresh, post, nil)
-		drf("/verify-token/", s.handleCompatVerify, post, nil)
+		s.compatRoutes(api)
 	}
 
 	s.webRoutes()
