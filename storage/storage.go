@@ -59,6 +59,7 @@ type Storage interface {
 	KeyStore
 	OneTimeTokenStore
 	AuthCodeStore
+	LimitStore
 
 	// RevokeJTI lists an access token's jti as revoked until exp (and
 	// RevocationSkew after it). Revoking the same jti twice is not an
@@ -71,10 +72,11 @@ type Storage interface {
 	// DeleteExpired removes at most limit rows of each kind that can no
 	// longer matter at now: sessions (with their refresh families) past
 	// ExpiresAt, revoked jtis with now after Exp + RevocationSkew, one-time
-	// tokens past ExpiresAt, authorization codes past ExpiresAt; and it
-	// erases the Replay of refresh families past ReplayUntil. It returns
-	// how many rows it deleted or erased in all: a caller keeps calling
-	// while that reaches limit. Each kind is deleted in short transactions
+	// tokens past ExpiresAt, authorization codes past ExpiresAt, and the
+	// rows of LimitStore that no longer matter; and it erases the Replay
+	// of refresh families past ReplayUntil. It returns how many rows it
+	// deleted or erased in all: a caller keeps calling while that reaches
+	// limit. Each kind is deleted in short transactions
 	// of its own, so a call never holds up other writers for long; the
 	// call as a whole is not atomic. A limit below 1 deletes nothing.
 	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)

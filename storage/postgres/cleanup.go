@@ -70,6 +70,10 @@ var sweepSteps = []struct {
 		(SELECT hash FROM one_time_tokens WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)`, 0},
 	{"authorization codes", `DELETE FROM auth_codes WHERE hash IN
 		(SELECT hash FROM auth_codes WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)`, 0},
+	{"login failure counts", `DELETE FROM limit_failures WHERE key IN
+		(SELECT key FROM limit_failures WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)`, 0},
+	{"rate windows", `DELETE FROM limit_windows WHERE key IN
+		(SELECT key FROM limit_windows WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)`, 0},
 }
 
 // DeleteExpired implements storage.Storage. "Past" means at or before now,

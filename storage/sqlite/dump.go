@@ -16,9 +16,11 @@ var (
 )
 
 // dataTables are the tables of authd's data, each after the tables it
-// references. The schema's bookkeeping (schema_migrations) and the
-// readiness probe's row (health) are not data. TestDataTables checks that
-// this list names every other table of the schema.
+// references. The schema's bookkeeping (schema_migrations), the
+// readiness probe's row (health) and the counters of the abuse limits
+// (limit_failures, limit_windows: short-lived, not worth carrying over)
+// are not data. TestDataTables checks that this list names every other
+// table of the schema.
 var dataTables = []string{"users", "sessions", "legacy_refresh_tokens", "keys", "revoked_jtis", "one_time_tokens", "auth_codes"}
 
 // column is a column of a table as PRAGMA table_info describes it.

@@ -160,6 +160,41 @@ func testDeleteExpired(t *testing.T, s storage.Storage) {
 				}
 			}
 		}},
+		{"login failure counts", 1, func(t *testing.T, p string) (int, func(t *testing.T)) {
+			// Three counts forgotten before now, one still waiting.
+			pol := storage.FailurePolicy{Threshold: 1, Increment: time.Minute, Max: time.Minute, Reset: 30 * time.Minute}
+			for i := range 4 {
+				when := past(i)
+				if i == 3 {
+					when = now.Add(-time.Second)
+				}
+				if _, err := s.LimitAttempt(ctx, fmt.Sprintf("%sfail-%d", p, i), when, pol); err != nil {
+					t.Fatalf("LimitAttempt: %v", err)
+				}
+			}
+			return 3, func(t *testing.T) {
+				if w, err := s.LimitWait(ctx, p+"fail-3", now); err != nil || w <= 0 {
+					t.Errorf("LimitWait of the live count = %v, %v; want a wait", w, err)
+				}
+			}
+		}},
+		{"rate windows", 1, func(t *testing.T, p string) (int, func(t *testing.T)) {
+			// Three windows ended before now, one still open and full.
+			for i := range 4 {
+				start := past(i).Add(-time.Hour)
+				if i == 3 {
+					start = now.Add(-time.Minute)
+				}
+				if ok, _, err := s.LimitAllow(ctx, fmt.Sprintf("%swin-%d", p, i), 1, time.Hour, start); err != nil || !ok {
+					t.Fatalf("LimitAllow = %v, %v", ok, err)
+				}
+			}
+			return 3, func(t *testing.T) {
+				if ok, _, err := s.LimitAllow(ctx, p+"win-3", 1, time.Hour, now); err != nil || ok {
+					t.Errorf("LimitAllow in the live, full window = %v, %v; want a refusal", ok, err)
+				}
+			}
+		}},
 		{"each kind has its own limit", 2, func(t *testing.T, p string) (int, func(t *testing.T)) {
 			for i := range 3 {
 				if err := s.RevokeJTI(ctx, fmt.Sprintf("%sjti-%d", p, i), past(i).Add(-storage.RevocationSkew)); err != nil {

@@ -385,3 +385,33 @@ func (f *Faulty) RedeemAuthCode(ctx context.Context, hash string, sess storage.S
 	}
 	return f.Storage.RedeemAuthCode(ctx, hash, sess, now)
 }
+
+// LimitStore.
+
+func (f *Faulty) LimitAttempt(ctx context.Context, key string, now time.Time, p storage.FailurePolicy) (time.Duration, error) {
+	if err := f.fault("LimitAttempt"); err != nil {
+		return 0, err
+	}
+	return f.Storage.LimitAttempt(ctx, key, now, p)
+}
+
+func (f *Faulty) LimitWait(ctx context.Context, key string, now time.Time) (time.Duration, error) {
+	if err := f.fault("LimitWait"); err != nil {
+		return 0, err
+	}
+	return f.Storage.LimitWait(ctx, key, now)
+}
+
+func (f *Faulty) LimitClear(ctx context.Context, key string) error {
+	if err := f.fault("LimitClear"); err != nil {
+		return err
+	}
+	return f.Storage.LimitClear(ctx, key)
+}
+
+func (f *Faulty) LimitAllow(ctx context.Context, key string, n int, window time.Duration, now time.Time) (bool, time.Duration, error) {
+	if err := f.fault("LimitAllow"); err != nil {
+		return false, 0, err
+	}
+	return f.Storage.LimitAllow(ctx, key, n, window, now)
+}

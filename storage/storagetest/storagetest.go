@@ -11,8 +11,9 @@
 // The suite covers every method of the interface, its sentinel errors, its
 // atomicity (a failing call writes nothing) and the races the contract
 // settles (refresh-family rotation, one-time token consumption, key
-// updates, authorization-code redemption). A backend that also implements
-// RowCounter is checked not to grow with refresh rotations.
+// updates, authorization-code redemption, the counters of the abuse
+// limits). A backend that also implements RowCounter is checked not to
+// grow with refresh rotations.
 // Run it with -race.
 package storagetest
 
@@ -77,6 +78,10 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"RedeemAuthCodeSignInSession", testRedeemAuthCodeSignInSession},
 		{"BulkEndsVoidCodes", testBulkEndsVoidCodes},
 		{"DeleteExpiredAuthCodes", testDeleteExpiredAuthCodes},
+		{"LimitAttempt", testLimitAttempt},
+		{"LimitAttemptConcurrent", testLimitAttemptConcurrent},
+		{"LimitAllow", testLimitAllow},
+		{"LimitAllowConcurrent", testLimitAllowConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
