@@ -69,6 +69,9 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"AuthCodes", testAuthCodes},
 		{"RedeemAuthCodeConcurrent", testRedeemAuthCodeConcurrent},
 		{"DeleteExpiredAuthCodes", testDeleteExpiredAuthCodes},
+		{"ListUsers", testListUsers},
+		{"DeleteUser", testDeleteUser},
+		{"Clients", testClients},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
