@@ -128,13 +128,19 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		Issuer: cfg.Issuer, ResetMailsPerHour: th.ResetMailsPerHour,
 		Limits: throttle.NewLimits(th),
 	})
+	clients := oauth.NewClients(cfg.Clients)
+	if err := clients.UseStore(ctx, oauth.StoreOptions{
+		Store: s.store, Reserved: []string{session.BrowserClientID, cfg.Compat.ClientID}, Audit: s.audit, Log: s.log, Now: s.now,
+	}); err != nil {
+		return nil, fmt.Errorf("server: reading the stored clients: %w", err)
+	}
 	s.oauth = oauth.New(oauth.Options{
 		Config: oauth.Config{
 			Issuer: cfg.Issuer, RefreshIdleTTL: cfg.Tokens.RefreshIdleTTL, RefreshAbsoluteTTL: cfg.Tokens.RefreshAbsoluteTTL,
 			RefreshReuseGrace: cfg.Tokens.RefreshReuseGrace, LegacyClientID: cfg.Compat.ClientID,
 			LegacyRefreshExpiration: cfg.Compat.RefreshExpiration,
 		},
-		Store: s.store, Clients: oauth.NewClients(cfg.Clients), Tokens: s.tokens, Sessions: s.sessions,
+		Store: s.store, Clients: clients, Tokens: s.tokens, Sessions: s.sessions,
 		Accounts: s.accounts, Audit: s.audit, Log: s.log, Now: s.now,
 	})
 

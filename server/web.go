@@ -9,6 +9,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -34,8 +35,11 @@ import (
 // webUI is what the pages need, built once in New.
 type webUI struct {
 	*web.UI
-	// csp is the Content-Security-Policy of every page (headers.go).
-	csp string
+	// csp is the Content-Security-Policy of every page (headers.go), as
+	// of the clients' generation cspGen (clientcsp.go).
+	csp    string
+	cspGen uint64
+	cspMu  sync.Mutex
 	// https is whether the issuer is https: cookies are then Secure and
 	// __Host- prefixed, and HSTS is sent.
 	https bool
@@ -56,7 +60,7 @@ func (s *Server) newWebUI() (*webUI, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	w := &webUI{UI: ui, https: iss.Scheme == "https", origin: iss.Scheme + "://" + iss.Host}
-	w.csp = s.contentSecurityPolicy()
+	w.csp, w.cspGen = s.contentSecurityPolicy(), s.oauth.Clients().Generation()
 	return w, nil
 }
 
