@@ -28,6 +28,10 @@ const (
 	SourceDatabase = "database"
 )
 
+// ScopeAdmin is the scope of the admin API's access tokens: a confidential
+// client given it may manage users, sessions, clients and keys.
+const ScopeAdmin = "admin"
+
 // DefaultClientsTTL is how long the registry serves its copy of the stored
 // clients before it reads them again: how soon a server sees a client that
 // another process (the CLI, another server) registered, changed or deleted.

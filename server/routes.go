@@ -36,6 +36,7 @@ func (s *Server) routes() {
 	route(e, "/userinfo", s.handleUserinfo, getPost, api)
 
 	s.accountRoutes(api)
+	s.adminRoutes()
 
 	// The Django-era paths, answering in DRF's shapes.
 	if s.cfg.Compat.RestAuth {
