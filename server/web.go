@@ -131,8 +131,12 @@ type pageData struct {
 	// Hidden are the hidden inputs the form carries on (the pending
 	// authorization request, a mail link's token).
 	Hidden []hiddenField
-	// ClientID is the client the person is signing in to or out of.
-	ClientID string
+	// ClientName is the name (else the id) of the client the person is
+	// signing in to or out of.
+	ClientName string
+	// SiteName names the service in the title and the header of every page
+	// (web.site_name).
+	SiteName string
 	// Done switches a page to its "it worked" state.
 	Done bool
 	Wide bool
@@ -181,6 +185,7 @@ func (s *Server) render(c echo.Context, status int, name string, d pageData) err
 		return fmt.Errorf("no page template %q", name)
 	}
 	d.CSRF = s.csrfToken(c)
+	d.SiteName = s.cfg.Web.SiteName
 	if d.User == nil {
 		if ws, ok := s.cachedSession(c); ok {
 			d.User = &ws.user
