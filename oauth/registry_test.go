@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -221,4 +222,43 @@ func TestRegistryStoredClients(t *testing.T) {
 			t.Error("Lookup finds a deleted client")
 		}
 	})
+}
+
+// Readers racing reloads and changes always see a whole copy: a client
+// is found by every reader once created, and never half-read (run with
+// -race).
+func TestRegistryConcurrentReads(t *testing.T) {
+	ctx := context.Background()
+	db := openStore(t)
+	clk := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	cs := newRegistry(t, db, clk)
+	_, secret, err := cs.Create(ctx, ClientSpec{ID: "c0", Grants: []string{"client_credentials"}}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				if g == 0 && i%20 == 0 {
+					clk.add(DefaultClientsTTL) // every reader may reload now
+				}
+				if _, err := authBasic(cs, "c0", secret); err != nil {
+					t.Errorf("Authenticate(c0): %v", err)
+					return
+				}
+				_ = cs.IDs()
+				_ = cs.Generation()
+			}
+		})
+	}
+	for i := range 10 {
+		if _, _, err := cs.Create(ctx, ClientSpec{ID: fmt.Sprintf("n%d", i), Public: true, Grants: []string{"password"}}, "test"); err != nil {
+			t.Error(err)
+		}
+	}
+	wg.Wait()
+	if n := len(cs.IDs()); n != 12 {
+		t.Errorf("%d clients, want 12", n)
+	}
 }
