@@ -247,7 +247,9 @@ func (s *Server) handleAdminSetDisabled(disabled bool) echo.HandlerFunc {
 		if err := s.accounts.SetDisabled(ctx, u, disabled, by(c)); err != nil {
 			return err
 		}
-		u.Disabled = disabled
+		if u, err = s.accounts.UserByID(ctx, u.ID); err != nil {
+			return err
+		}
 		return noStoreJSON(c, http.StatusOK, toAdminUser(u))
 	}
 }
