@@ -166,6 +166,39 @@ func (s *Service) PasswordCode(pw string, attrs ...string) string {
 	}
 }
 
+// PasswordCodes names every rule a new password breaks, for surfaces that
+// list them all as Django's validators do, in Django's order: similarity
+// ("too_similar_username", else "too_similar_email", the attribute
+// Django's message names), then "too_short", then "too_common". A
+// password with a control character ("control"), too long ("too_long") or
+// not UTF-8 ("invalid") has that one code. It is empty exactly when
+// CheckNewPassword(pw, username, email) accepts the password.
+func (s *Service) PasswordCodes(pw, username, email string) []string {
+	if users.HasControl(pw) {
+		return []string{"control"}
+	}
+	lengthErr := s.hasher.CheckLength(pw)
+	switch {
+	case errors.Is(lengthErr, password.ErrTooLong):
+		return []string{"too_long"}
+	case errors.Is(lengthErr, password.ErrInvalid):
+		return []string{"invalid"}
+	}
+	var codes []string
+	if password.SimilarTo(pw, username) {
+		codes = append(codes, "too_similar_username")
+	} else if password.SimilarTo(pw, email) {
+		codes = append(codes, "too_similar_email")
+	}
+	if errors.Is(lengthErr, password.ErrTooShort) {
+		codes = append(codes, "too_short")
+	}
+	if s.hasher.IsCommon(pw) {
+		codes = append(codes, "too_common")
+	}
+	return codes
+}
+
 // hash hashes a new password; a full hashing queue is errs.Busy.
 func (s *Service) hash(ctx context.Context, pw string) (string, error) {
 	h, err := s.hasher.Hash(ctx, pw)
@@ -175,24 +208,32 @@ func (s *Service) hash(ctx context.Context, pw string) (string, error) {
 	return h, err
 }
 
-// newUser validates a registration and builds the user, hash included.
-func (s *Service) newUser(ctx context.Context, in Registration) (storage.User, error) {
+// CheckRegistration applies Register's rules to the fields of a
+// registration (username, email, names, password policy) without creating
+// anything, for a surface that reports every problem of a request at once.
+// It does not look for taken usernames or emails, which only Register, under
+// its per-address limit, answers.
+func (s *Service) CheckRegistration(in Registration) error {
+	_, err := s.checkRegistration(in)
+	return err
+}
+
+// checkRegistration validates a registration and returns it normalized.
+func (s *Service) checkRegistration(in Registration) (Registration, error) {
 	fields := map[string]string{}
 	codes := map[string]string{}
-	name, err := users.NormalizeUsername(in.Username)
-	if err != nil {
+	var err error
+	out := in
+	if out.Username, err = users.NormalizeUsername(in.Username); err != nil {
 		fields["username"] = fieldMessage(err)
 	}
-	email, err := users.NormalizeEmail(in.Email)
-	if err != nil {
+	if out.Email, err = users.NormalizeEmail(in.Email); err != nil {
 		fields["email"] = fieldMessage(err)
 	}
-	first, err := users.NormalizeName("first_name", in.FirstName)
-	if err != nil {
+	if out.FirstName, err = users.NormalizeName("first_name", in.FirstName); err != nil {
 		fields["first_name"] = fieldMessage(err)
 	}
-	last, err := users.NormalizeName("last_name", in.LastName)
-	if err != nil {
+	if out.LastName, err = users.NormalizeName("last_name", in.LastName); err != nil {
 		fields["last_name"] = fieldMessage(err)
 	}
 	if msg := s.CheckNewPassword(in.Password, in.Username, in.Email); msg != "" {
@@ -202,7 +243,16 @@ func (s *Service) newUser(ctx context.Context, in Registration) (storage.User, e
 	if len(fields) > 0 {
 		e := errs.InvalidFields(fields)
 		e.FieldCodes = codes
-		return storage.User{}, e
+		return Registration{}, e
+	}
+	return out, nil
+}
+
+// newUser validates a registration and builds the user, hash included.
+func (s *Service) newUser(ctx context.Context, in Registration) (storage.User, error) {
+	in, err := s.checkRegistration(in)
+	if err != nil {
+		return storage.User{}, err
 	}
 	hash, err := s.hash(ctx, in.Password)
 	if err != nil {
@@ -210,8 +260,8 @@ func (s *Service) newUser(ctx context.Context, in Registration) (storage.User, e
 	}
 	now := s.now()
 	return storage.User{
-		ID: users.NewID(), PK: in.PK, Username: name, Email: email, PasswordHash: hash,
-		FirstName: first, LastName: last, CreatedAt: now, UpdatedAt: now,
+		ID: users.NewID(), PK: in.PK, Username: in.Username, Email: in.Email, PasswordHash: hash,
+		FirstName: in.FirstName, LastName: in.LastName, CreatedAt: now, UpdatedAt: now,
 	}, nil
 }
 

@@ -120,9 +120,18 @@ func (s *Service) upgradeHash(ctx context.Context, u storage.User, pw string) st
 	return u.PasswordHash
 }
 
+// ConfirmPassword re-authenticates a signed-in user, for a surface that
+// must judge the current password before anything else of a request
+// (django-rest-auth's password change checks it before comparing the new
+// ones): checkCurrentPassword.
+func (s *Service) ConfirmPassword(ctx context.Context, u storage.User, pw, why string) error {
+	return s.checkCurrentPassword(ctx, u, pw, why)
+}
+
 // checkCurrentPassword re-authenticates a signed-in user before a
-// sensitive change; wrong guesses count against the account's login
-// throttle. why completes "is required to …".
+// sensitive change: a problem is on the field current_password, with
+// FieldCodes "required" or "incorrect"; wrong guesses count against the
+// account's login throttle. why completes "is required to …".
 func (s *Service) checkCurrentPassword(ctx context.Context, u storage.User, pw, why string) error {
 	if pw == "" {
 		e := errs.Field("current_password", "is required to "+why)

@@ -25,6 +25,41 @@ func (s *Service) ChangePassword(ctx context.Context, u storage.User, keepSessio
 		}
 		return err
 	}
+	err := s.setOwnPassword(ctx, u, keepSession, newPw)
+	if errors.Is(err, storage.ErrNotFound) {
+		return errs.Field("old_password", "is no longer current: the password or the session changed meanwhile")
+	}
+	if err == nil {
+		s.audit.Event(ctx, "password.changed", "user_id", u.ID, "session_id", keepSession)
+	}
+	return err
+}
+
+// ChangePasswordWithoutOld sets a new password for a signed-in user
+// without the current one, as django-rest-auth does by default
+// (OLD_PASSWORD_FIELD_ENABLED = False): whoever holds the session's token
+// can set it, so a stolen token can take the account over for good. Only
+// the Django-era paths call it, and only when configured to. The policy,
+// the end of every other session and the audit event (which says the old
+// password was not asked for) are ChangePassword's.
+func (s *Service) ChangePasswordWithoutOld(ctx context.Context, u storage.User, keepSession, newPw string) error {
+	err := s.setOwnPassword(ctx, u, keepSession, newPw)
+	if errors.Is(err, storage.ErrNotFound) {
+		// The password changed or the session ended since the token was
+		// checked; either way the session is over.
+		return errs.InvalidToken(errs.ReasonTokenRevoked, "the session ended meanwhile")
+	}
+	if err == nil {
+		s.audit.Event(ctx, "password.changed", "user_id", u.ID, "session_id", keepSession, "old_password_asked", false)
+	}
+	return err
+}
+
+// setOwnPassword applies the policy to a user's new password and stores
+// it, on condition that the user's hash and the session keepSession are
+// still current (storage.ErrNotFound when not), ending every other
+// session.
+func (s *Service) setOwnPassword(ctx context.Context, u storage.User, keepSession, newPw string) error {
 	if msg := s.CheckNewPassword(newPw, u.Username, u.Email); msg != "" {
 		e := errs.Field("new_password", msg)
 		e.FieldCodes = map[string]string{"new_password": s.PasswordCode(newPw, u.Username, u.Email)}
@@ -35,17 +70,16 @@ func (s *Service) ChangePassword(ctx context.Context, u storage.User, keepSessio
 		return err
 	}
 	now := s.now()
-	// Conditional on the hash just verified and on the caller's session:
+	// Conditional on the hash the caller saw and on the caller's session:
 	// a change racing a reset (which ends that session) loses.
 	ended, err := s.store.ChangePassword(ctx, u.ID, u.PasswordHash, hash, keepSession, now)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return errs.Field("old_password", "is no longer current: the password or the session changed meanwhile")
+		return err
 	case err != nil:
 		return errs.Storage(err)
 	}
 	s.sessions.Ended(ctx, u.ID, "password_changed", ended, now)
-	s.audit.Event(ctx, "password.changed", "user_id", u.ID, "session_id", keepSession)
 	return nil
 }
 
@@ -120,11 +154,13 @@ func (s *Service) RequestReset(ctx context.Context, email, addr string) error {
 	return nil
 }
 
-// resetRequest is a reset request waiting for the mail worker.
+// resetRequest is a reset request, or a request for a new verification
+// mail (verify), waiting for the mail worker.
 type resetRequest struct {
-	ctx   context.Context
-	email string
-	addr  string
+	ctx    context.Context
+	email  string
+	addr   string
+	verify bool
 }
 
 // RunMail sends the reset mails that RequestReset queued, until ctx is
@@ -136,7 +172,11 @@ func (s *Service) RunMail(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case r := <-s.resets:
-			s.processReset(r)
+			if r.verify {
+				s.processResend(r)
+			} else {
+				s.processReset(r)
+			}
 		}
 	}
 }
@@ -217,11 +257,26 @@ func (s *Service) ConfirmReset(ctx context.Context, tok, newPw, addr string) err
 	}
 	// The token is looked at before the password is hashed, so a flood of
 	// made-up tokens costs no hashing.
-	if _, err := s.store.GetOneTimeToken(ctx, token.Hash(tok), storage.PurposeReset, s.now()); err != nil {
+	ott, err := s.store.GetOneTimeToken(ctx, token.Hash(tok), storage.PurposeReset, s.now())
+	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return ErrBadResetLink
 		}
 		return errs.Storage(err)
+	}
+	// A disabled account is sent no reset link, and the links it was sent
+	// before stop working: a reset must not hand the account to whoever
+	// holds an old mail for when it is enabled again. (A disable that
+	// commits after this check is ordered after the reset, like any other.)
+	owner, err := s.store.GetUser(ctx, ott.UserID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return ErrBadResetLink
+	case err != nil:
+		return errs.Storage(err)
+	}
+	if owner.Disabled {
+		return ErrBadResetLink
 	}
 	hash, err := s.hash(ctx, newPw)
 	if err != nil {
@@ -279,4 +334,60 @@ func (s *Service) ResendVerification(ctx context.Context, u storage.User) error 
 	}
 	s.sendVerification(ctx, u)
 	return nil
+}
+
+// ResendVerificationTo mails a new verification link to the account whose
+// email this is, if there is one and it is not verified yet, for a request
+// from addr. The caller answers the same whatever happens (no
+// enumeration): like RequestReset, whose per-address limit it shares, it
+// only queues the request, and the lookup and the mail (capped per account
+// like ResendVerification) run in the background (RunMail).
+func (s *Service) ResendVerificationTo(ctx context.Context, email, addr string) error {
+	if ok, wait := s.limits.ResetRequests.Allow(throttle.AddressKey(addr), s.now()); !ok {
+		return errs.TooManyRequests(wait, "verification mail requests from this address")
+	}
+	norm, err := normalizeResetEmail(email)
+	if err != nil {
+		return err
+	}
+	select {
+	case s.resets <- resetRequest{ctx: context.WithoutCancel(ctx), email: norm, addr: addr, verify: true}:
+	default:
+		s.log.Warn("verification mail request dropped: queue full", "address", addr)
+	}
+	return nil
+}
+
+// processResend looks the account up and mails a new verification link.
+func (s *Service) processResend(r resetRequest) {
+	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
+	defer cancel()
+	u, err := s.store.GetUserByEmail(ctx, r.email)
+	if errors.Is(err, storage.ErrNotFound) {
+		s.audit.Event(ctx, "email.verification_requested", "known", false, "address", r.addr)
+		return
+	}
+	if err != nil {
+		s.log.Error("verification mail lookup failed", "error", err)
+		return
+	}
+	reason := ""
+	switch {
+	case u.Disabled:
+		reason = "disabled"
+	case u.EmailVerified:
+		reason = "verified"
+	default:
+		if err := s.ResendVerification(ctx, u); err != nil {
+			reason = "rate_limited"
+			if errs.ReasonOf(err) == errs.ReasonStorage {
+				reason = "storage"
+			}
+		}
+	}
+	if reason != "" {
+		s.audit.Event(ctx, "email.verification_requested", "user_id", u.ID, "sent", false, "reason", reason, "address", r.addr)
+		return
+	}
+	s.audit.Event(ctx, "email.verification_requested", "user_id", u.ID, "sent", true, "address", r.addr)
 }

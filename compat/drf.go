@@ -2,6 +2,8 @@ package compat
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/authd/authd/errs"
@@ -18,18 +20,20 @@ type Problem struct {
 
 func (e *Problem) Error() string { return fmt.Sprintf("drf %d: %v", e.Status, e.Body) }
 
-// Fields is a 400 with a message per field.
+// Fields is a 400 with a message per field, the fields in name order.
 func Fields(fields map[string]string) *Problem {
-	body := make(map[string][]string, len(fields))
-	for k, v := range fields {
-		body[k] = []string{v}
+	var fe FieldErrors
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		fe.Add(k, fields[k])
 	}
-	return &Problem{Status: 400, Body: body}
+	return fe.Problem()
 }
 
 // NonField is a 400 about the request as a whole.
 func NonField(msg string) *Problem {
-	return &Problem{Status: 400, Body: map[string][]string{"non_field_errors": {msg}}}
+	var fe FieldErrors
+	fe.Add(NonFieldErrors, msg)
+	return fe.Problem()
 }
 
 // Detail is DRF's {"detail": msg}.
@@ -42,9 +46,34 @@ func Detail(status int, msg string) *Problem {
 // DecodeError would send people looking for a key problem.
 const Revoked = "Token has been revoked (logged out or the password changed)."
 
-// Render words a domain error as DRF and Django would; renames maps
-// authd's field names to the path's own (password → password1).
-func Render(e *errs.Error, renames map[string]string) *Problem {
+// authd's own field errors for password rules Django does not have, in
+// the words of Django's validators.
+const (
+	// PasswordControl: the password holds a control character.
+	PasswordControl = "This password may not contain control characters."
+	// PasswordInvalid: any other problem (a password that is not text).
+	PasswordInvalid = "This password is not valid."
+)
+
+// Words is what Render needs besides the error to word it as the path
+// would.
+type Words struct {
+	// Renames maps authd's field names to the path's own (password →
+	// password1).
+	Renames map[string]string
+	// Order is the order of the path's fields, which field errors follow.
+	Order []string
+	// MinPassword and MaxPassword are the password policy's lengths, for
+	// the too_short and too_long codes.
+	MinPassword, MaxPassword int
+	// Passwords maps a field of the path to every problem code of the
+	// password it was sent (in Django's order); a field it lacks is
+	// worded from its error's one code.
+	Passwords map[string][]string
+}
+
+// Render words a domain error as DRF and Django would.
+func Render(e *errs.Error, w Words) *Problem {
 	switch {
 	case e.Kind == errs.TooMany:
 		return &Problem{Status: 429, RetryAfter: e.RetrySeconds(), Body: map[string]string{"detail": Throttled(e.RetrySeconds())}}
@@ -55,20 +84,87 @@ func Render(e *errs.Error, renames map[string]string) *Problem {
 		d.Challenge = Challenge
 		return d
 	case len(e.Fields) > 0 && (e.Kind == errs.Invalid || e.Kind == errs.Conflict):
-		fields := map[string]string{}
-		for k, v := range e.Fields {
-			if n, ok := renames[k]; ok {
-				k = n
+		var fe FieldErrors
+		for _, k := range slices.Sorted(maps.Keys(e.Fields)) {
+			name := k
+			if n, ok := w.Renames[k]; ok {
+				name = n
 			}
-			fields[k] = message(k, v, e.Kind)
+			fe.Add(name, w.fieldMessages(name, e.Fields[k], e.FieldCodes[k], e.Kind)...)
 		}
-		return Fields(fields)
+		fe.Sort(w.Order)
+		return fe.Problem()
 	case e.Kind == errs.Invalid:
 		return NonField(e.Description)
 	}
-	d := Detail(status(e.Kind), e.Description)
+	d := Detail(e.Kind.Status(), e.Description)
 	d.RetryAfter = e.RetrySeconds()
 	return d
+}
+
+// fieldMessages words the problem of a field: by its code when it has
+// one Django words, else from authd's own message.
+func (w Words) fieldMessages(field, msg, code string, kind errs.Kind) []string {
+	if codes, ok := w.Passwords[field]; ok && isPasswordCode(code) && len(codes) > 0 {
+		return PasswordMessages(codes, w.MinPassword, w.MaxPassword)
+	}
+	switch {
+	case isPasswordCode(code):
+		return PasswordMessages([]string{code}, w.MinPassword, w.MaxPassword)
+	case code == "required":
+		return []string{Required}
+	case code == "incorrect":
+		return []string{OldPasswordInvalid}
+	}
+	return []string{message(field, msg, kind)}
+}
+
+// Password problem codes (account.Service.PasswordCodes).
+const (
+	CodeTooSimilarUsername = "too_similar_username"
+	CodeTooSimilarEmail    = "too_similar_email"
+	CodeTooSimilar         = "too_similar"
+	CodeTooShort           = "too_short"
+	CodeTooCommon          = "too_common"
+	CodeTooLong            = "too_long"
+	CodeControl            = "control"
+	CodeInvalidPassword    = "invalid"
+)
+
+func isPasswordCode(code string) bool {
+	switch code {
+	case CodeTooSimilarUsername, CodeTooSimilarEmail, CodeTooSimilar, CodeTooShort, CodeTooCommon, CodeTooLong, CodeControl, CodeInvalidPassword:
+		return true
+	}
+	return false
+}
+
+// PasswordMessages words password problem codes as Django's password
+// validators do, one message per code in the order given; min and max are
+// the policy's lengths. authd's rules Django lacks are worded in DRF's
+// style: too long as DRF's max_length, control characters in a sentence
+// of authd's own.
+func PasswordMessages(codes []string, min, max int) []string {
+	out := make([]string, 0, len(codes))
+	for _, c := range codes {
+		switch c {
+		case CodeTooSimilarUsername, CodeTooSimilar:
+			out = append(out, PasswordTooSimilarToUsername)
+		case CodeTooSimilarEmail:
+			out = append(out, PasswordTooSimilarToEmail)
+		case CodeTooShort:
+			out = append(out, PasswordTooShort(min))
+		case CodeTooCommon:
+			out = append(out, PasswordTooCommon)
+		case CodeTooLong:
+			out = append(out, MaxLength(max))
+		case CodeControl:
+			out = append(out, PasswordControl)
+		default:
+			out = append(out, PasswordInvalid)
+		}
+	}
+	return out
 }
 
 // TokenMessage is djangorestframework-jwt's wording for a refused token,
@@ -86,7 +182,7 @@ func TokenMessage(r errs.Reason) string {
 	return DecodeError
 }
 
-// drfMessage words a field problem as Django would.
+// message words a field problem as Django would.
 func message(field, msg string, kind errs.Kind) string {
 	if kind == errs.Conflict && field == "username" {
 		return "A user with that username already exists."
@@ -102,44 +198,4 @@ func message(field, msg string, kind errs.Kind) string {
 		subject = "This password"
 	}
 	return subject + " " + strings.TrimSuffix(msg, ".") + "."
-}
-
-// MissingFields reports the missing (empty) fields in DRF's shape, nil when
-// none is missing.
-func MissingFields(fields map[string]string) error {
-	missing := map[string]string{}
-	for k, v := range fields {
-		if v == "" {
-			missing[k] = Required
-		}
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	return Fields(missing)
-}
-
-// status is the status DRF answers an error kind with.
-func status(k errs.Kind) int {
-	switch k {
-	case errs.Invalid:
-		return 400
-	case errs.Unauthenticated:
-		return 401
-	case errs.Forbidden:
-		return 403
-	case errs.NotFound:
-		return 404
-	case errs.Conflict:
-		return 409
-	case errs.TooLarge:
-		return 413
-	case errs.UnsupportedMedia:
-		return 415
-	case errs.TooMany:
-		return 429
-	case errs.Unavailable:
-		return 503
-	}
-	return 500
 }

@@ -1,7 +1,6 @@
 package compat
 
 import (
-	"encoding/json"
 	"testing"
 	"time"
 
@@ -28,15 +27,36 @@ func TestRender(t *testing.T) {
 		{"field sentence as is", errs.Field("username", "This field may not be blank."), nil, 400, `{"username":["This field may not be blank."]}`, 0, false},
 		{"username taken", &errs.Error{Kind: errs.Conflict, Fields: map[string]string{"username": "is already taken"}}, nil, 400, `{"username":["A user with that username already exists."]}`, 0, false},
 		{"storage", errs.Storage(nil), nil, 503, `{"detail":"the server could not complete the request; try again"}`, 1, false},
+		{"password code", withCodes(errs.Field("new_password", "must be at least 8 characters"), "new_password", CodeTooShort), map[string]string{"new_password": "new_password2"}, 400, `{"new_password2":["This password is too short. It must contain at least 8 characters."]}`, 0, false},
+		{"password too long", withCodes(errs.Field("password", "must be at most 256 characters"), "password", CodeTooLong), nil, 400, `{"password":["Ensure this field has no more than 256 characters."]}`, 0, false},
+		{"wrong old password", withCodes(errs.Field("old_password", "is incorrect"), "old_password", "incorrect"), nil, 400, `{"old_password":["Invalid password"]}`, 0, false},
+		{"fields in the path's order", errs.InvalidFields(map[string]string{"email": "This field may not be blank.", "username": "This field may not be blank."}), nil, 400, `{"username":["This field may not be blank."],"email":["This field may not be blank."]}`, 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := Render(tt.err, tt.renames)
-			body, _ := json.Marshal(p.Body)
+			p := Render(tt.err, Words{Renames: tt.renames, Order: []string{"username", "email"}, MinPassword: 8, MaxPassword: 256})
+			body, _ := MarshalBody(p.Body)
 			if p.Status != tt.status || string(body) != tt.body || p.RetryAfter != tt.retryAfter || (p.Challenge != "") != tt.challenge {
 				t.Errorf("Render = %d %s retry %d challenge %q; want %d %s retry %d challenge %v",
 					p.Status, body, p.RetryAfter, p.Challenge, tt.status, tt.body, tt.retryAfter, tt.challenge)
 			}
 		})
+	}
+}
+
+func withCodes(e *errs.Error, field, code string) *errs.Error {
+	e.FieldCodes = map[string]string{field: code}
+	return e
+}
+
+// Every code of a password is worded, in the order given.
+func TestRenderAllPasswordProblems(t *testing.T) {
+	e := withCodes(errs.Field("password", "is too common"), "password", CodeTooShort)
+	p := Render(e, Words{Renames: map[string]string{"password": "password1"}, MinPassword: 8,
+		Passwords: map[string][]string{"password1": {CodeTooSimilarEmail, CodeTooShort, CodeTooCommon}}})
+	body, _ := MarshalBody(p.Body)
+	want := `{"password1":["The password is too similar to the email address.","This password is too short. It must contain at least 8 characters.","This password is too common."]}`
+	if string(body) != want {
+		t.Errorf("body = %s\nwant %s", body, want)
 	}
 }

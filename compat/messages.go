@@ -1,7 +1,9 @@
 // Package compat holds the exact wording of the errors that a Django REST
 // Framework API with django-rest-auth and djangorestframework-jwt sends, so
 // that authd's Django-era paths answer a front end written for that stack
-// in the words and shapes it already handles.
+// in the words and shapes it already handles; and it reads request bodies
+// as DRF does (ParseJSON, ParseForm), validates their fields as DRF's
+// serializers do (Serializer), and words the domain's errors (Render).
 //
 // The strings are those of Django 3.2, Django REST Framework 3.14,
 // django-rest-auth 0.9.5 and djangorestframework-jwt 1.11.0. The test
@@ -19,7 +21,8 @@
 //     (Challenge) and a 429 "Retry-After: <seconds>".
 //
 // DRF writes the JSON compact, without spaces, and without escaping
-// non-ASCII characters.
+// non-ASCII characters (MarshalBody); field errors come in the order of the
+// serializer's fields (FieldErrors).
 package compat
 
 import (
@@ -38,8 +41,16 @@ const Challenge = `JWT realm="api"`
 const (
 	// Required: a field that must be sent is missing (DRF's Field).
 	Required = "This field is required."
-	// Blank: a string field is "" (DRF's CharField).
+	// Blank: a string field is "" or white space (DRF's CharField).
 	Blank = "This field may not be blank."
+	// Null: a field is JSON null (DRF's Field, allow_null=False).
+	Null = "This field may not be null."
+	// NotAString: a string field is true, false, a list or an object, or
+	// a file part of a multipart body (DRF's CharField; numbers are
+	// turned into strings).
+	NotAString = "Not a valid string."
+	// NullCharacters: a string holds NUL (DRF's CharField).
+	NullCharacters = "Null characters are not allowed."
 	// InvalidEmail: Django's EmailValidator, through DRF's EmailField.
 	InvalidEmail = "Enter a valid email address."
 	// InvalidUsername: Django's UnicodeUsernameValidator on auth.User's
@@ -56,12 +67,22 @@ const (
 	// run it (it has no user yet); a password change does, on
 	// "new_password2".
 	PasswordTooSimilarToUsername = "The password is too similar to the username."
+	// PasswordTooSimilarToEmail: the same validator when the password is
+	// close to the email address (and not to the username, which it
+	// checks first).
+	PasswordTooSimilarToEmail = "The password is too similar to the email address."
 	// PasswordEntirelyNumeric: Django's NumericPasswordValidator.
 	PasswordEntirelyNumeric = "This password is entirely numeric."
 	// PasswordChangeMismatch: Django's SetPasswordForm, on
 	// "new_password2" of a password change or reset confirmation. Note
 	// the typographic apostrophe.
 	PasswordChangeMismatch = "The two password fields didn’t match."
+	// OldPasswordInvalid: django-rest-auth's password change, on
+	// "old_password", when it is wrong. No full stop.
+	OldPasswordInvalid = "Invalid password"
+	// InvalidValue: django-rest-auth's reset confirmation, on "uid" for a
+	// uid that names no user, on "token" for a bad token. No full stop.
+	InvalidValue = "Invalid value"
 )
 
 // Errors of the request as a whole (status 400, under NonFieldErrors).
@@ -76,6 +97,11 @@ const (
 	// RefreshExpired: djangorestframework-jwt's refresh view, past
 	// JWT_REFRESH_EXPIRATION_DELTA from the first login.
 	RefreshExpired = "Refresh has expired."
+	// MustInclude: django-rest-auth's login (with allauth's username
+	// login), when the username is blank or left out.
+	MustInclude = `Must include "username" and "password".`
+	// NoData: a serializer given JSON null.
+	NoData = "No data provided"
 )
 
 // "detail" messages.
@@ -89,6 +115,12 @@ const (
 	// DecodeError (401): djangorestframework-jwt, a token that does not
 	// decode or verify.
 	DecodeError = "Error decoding signature."
+	// NoCredentials (401): djangorestframework-jwt, an Authorization
+	// header of the prefix alone.
+	NoCredentials = "Invalid Authorization header. No credentials provided."
+	// CredentialsSpaces (401): djangorestframework-jwt, an Authorization
+	// header with more than a prefix and a token.
+	CredentialsSpaces = "Invalid Authorization header. Credentials string should not contain spaces."
 	// PermissionDenied (403).
 	PermissionDenied = "You do not have permission to perform this action."
 	// NotFound (404).
@@ -109,6 +141,25 @@ func MaxLength(n int) string {
 // minimum of min characters.
 func PasswordTooShort(min int) string {
 	return fmt.Sprintf("This password is too short. It must contain at least %d %s.", min, plural(min, "character", "characters"))
+}
+
+// SurrogateCharacters is the field error of a string holding a lone
+// surrogate (DRF's CharField), naming the first one.
+func SurrogateCharacters(r rune) string {
+	return fmt.Sprintf("Surrogate characters are not allowed: U+%X.", r)
+}
+
+// NotADictionary is the error (under NonFieldErrors) of a JSON body that
+// is not an object; pyType is the Python type it is: list, str, int,
+// float or bool.
+func NotADictionary(pyType string) string {
+	return "Invalid data. Expected a dictionary, but got " + pyType + "."
+}
+
+// MultipartParseError is the detail of a 400 for a multipart body Django
+// cannot read; reason says why.
+func MultipartParseError(reason string) string {
+	return "Multipart form parse error - " + reason
 }
 
 // MethodNotAllowed is the detail of a 405 for the request's method.

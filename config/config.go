@@ -34,13 +34,18 @@ type Config struct {
 	Issuer string `yaml:"issuer"`
 	// Listen is the address the HTTP server listens on. Default 127.0.0.1:8080.
 	Listen string `yaml:"listen"`
-	// Database is the SQLite file. serve and migrate create it, with its
-	// folder, if missing; the other commands refuse to run without it.
-	// Default ./data/authd.db.
+	// Database is where authd keeps its state: a SQLite file path, or a
+	// PostgreSQL database as a postgres:// or postgresql:// URL
+	// (postgres://user:password@host:5432/authd?sslmode=verify-full; the
+	// URL may also use libpq's PG* environment variables and ~/.pgpass).
+	// serve and migrate create a missing SQLite file, with its folder, or
+	// authd's tables in an empty PostgreSQL database; the other commands
+	// refuse to run without them. Default ./data/authd.db.
 	Database string `yaml:"database"`
 	// DatabaseSynchronous is SQLite's synchronous mode: FULL (default; every
 	// commit survives power loss), NORMAL (survives a process crash, may lose
-	// the last commits on power loss) or OFF (tests only).
+	// the last commits on power loss) or OFF (tests only). PostgreSQL's
+	// durability is the server's own setting (synchronous_commit).
 	DatabaseSynchronous string `yaml:"database_synchronous"`
 
 	DatabasePool DatabasePool `yaml:"database_pool"`
@@ -59,16 +64,54 @@ type Config struct {
 	Log          Log          `yaml:"log"`
 }
 
-// DatabasePool sizes the pool of database connections.
+// DatabasePool sizes the pool of connections to a PostgreSQL database
+// (SQLite has its own: one writer and a few readers on the file).
 type DatabasePool struct {
 	// MaxOpenConns bounds the connections open at once. Default 10.
 	MaxOpenConns int `yaml:"max_open_conns"`
 	// MaxIdleConns bounds the idle connections kept open; at most
-	// max_open_conns. Default 5.
+	// max_open_conns. Default 5. The PostgreSQL pool (pgx) has no such
+	// bound: it closes a connection idle for 30 minutes instead, and
+	// ignores this key.
 	MaxIdleConns int `yaml:"max_idle_conns"`
 	// ConnMaxLifetime closes a connection this long after it opened; 0
 	// keeps connections for ever. Default 30m.
 	ConnMaxLifetime time.Duration `yaml:"conn_max_lifetime"`
+}
+
+// IsPostgresURL reports whether database (the database key) names a
+// PostgreSQL database, a postgres:// or postgresql:// URL, rather than a
+// SQLite file.
+func IsPostgresURL(database string) bool {
+	scheme, _, ok := strings.Cut(database, "://")
+	return ok && (strings.EqualFold(scheme, "postgres") || strings.EqualFold(scheme, "postgresql"))
+}
+
+// checkDatabase accepts a file path or a PostgreSQL URL; anything else
+// with a scheme (mysql://, sqlite://, file:…) is most likely a mistake
+// that would otherwise become a SQLite file of that odd name.
+func checkDatabase(database string) error {
+	if database == "" {
+		return errors.New("must not be empty")
+	}
+	if IsPostgresURL(database) {
+		u, err := url.Parse(database)
+		if err != nil {
+			// url's error quotes the URL, password included.
+			return errors.New("is not a valid postgres:// URL")
+		}
+		if u.Opaque != "" || u.Fragment != "" {
+			return errors.New("is not a valid postgres:// URL")
+		}
+		return nil
+	}
+	if scheme, _, ok := strings.Cut(database, "://"); ok && !strings.ContainsAny(scheme, `/\`) {
+		return fmt.Errorf("must be a SQLite file path or a postgres:// URL, not a %s:// URL", scheme)
+	}
+	if strings.HasPrefix(database, "file:") {
+		return errors.New("must be a SQLite file path, not a file: URI")
+	}
+	return nil
 }
 
 // TLS makes the main listener serve HTTPS (and HTTP/2).
@@ -465,8 +508,8 @@ func (c *Config) Validate() []string {
 	if err := checkListen(c.Listen); err != nil {
 		add("listen", "%v", err)
 	}
-	if c.Database == "" {
-		add("database", "must not be empty")
+	if err := checkDatabase(c.Database); err != nil {
+		add("database", "%v", err)
 	}
 	if !slices.Contains([]string{"FULL", "NORMAL", "OFF"}, c.DatabaseSynchronous) {
 		add("database_synchronous", "must be FULL, NORMAL or OFF, got %q", c.DatabaseSynchronous)

@@ -46,6 +46,32 @@ const (
 	Unavailable
 )
 
+// Status is the HTTP status every surface answers the kind with (RFC 9110
+// §15); 500 for a kind it does not know.
+func (k Kind) Status() int {
+	switch k {
+	case Invalid:
+		return 400
+	case Unauthenticated:
+		return 401
+	case Forbidden:
+		return 403
+	case NotFound:
+		return 404
+	case Conflict:
+		return 409
+	case TooLarge:
+		return 413
+	case UnsupportedMedia:
+		return 415
+	case TooMany:
+		return 429
+	case Unavailable:
+		return 503
+	}
+	return 500
+}
+
 // Reason refines an error for surfaces that word it their own way.
 type Reason string
 

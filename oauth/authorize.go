@@ -328,7 +328,7 @@ func (s *Service) grantAuthorizationCode(ctx context.Context, r TokenRequest) (t
 	}
 
 	scope := token.ParseScope(ac.Scope)
-	sess, first, refresh := s.newSession(cl, u, scope, ac.AuthTime, r.UserAgent, r.Address, now)
+	sess, refresh := s.newSession(cl, u, scope, ac.AuthTime, r.UserAgent, r.Address, now)
 	resp, err := s.tokens.Issue(token.Request{Grant: GrantAuthorizationCode, ClientID: cl.ID, User: &u, Session: &sess, Scope: scope,
 		Nonce: ac.Nonce, Refresh: refresh, Now: now, NotAfter: sess.ExpiresAt})
 	if err != nil {
@@ -337,7 +337,7 @@ func (s *Service) grantAuthorizationCode(ctx context.Context, r TokenRequest) (t
 	// The store redeems the code only while the sign-in that issued it is
 	// live: a password change, reset, disable or "sign out everywhere"
 	// since voids it.
-	redeemed, err := s.store.RedeemAuthCode(ctx, hash, sess, first, now)
+	redeemed, err := s.store.RedeemAuthCode(ctx, hash, sess, now)
 	switch {
 	case errors.Is(err, storage.ErrSpent):
 		// Another request redeemed it first; the store ended that session.

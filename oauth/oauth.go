@@ -152,9 +152,10 @@ func (s *Service) Token(ctx context.Context, r TokenRequest) (token.Response, er
 }
 
 // newSession builds the session a client gets when a user signs in to it,
-// and, when offline_access is granted to a client that may refresh, its
-// first refresh token (and that token's value). It stores nothing.
-func (s *Service) newSession(cl *Client, u storage.User, scope []string, authTime time.Time, userAgent, addr string, now time.Time) (storage.Session, *storage.RefreshToken, string) {
+// with its refresh family when offline_access is granted to a client that
+// may refresh, and returns the family's first token ("" without one). It
+// stores nothing.
+func (s *Service) newSession(cl *Client, u storage.User, scope []string, authTime time.Time, userAgent, addr string, now time.Time) (storage.Session, string) {
 	sess := storage.Session{
 		ID:         token.Random(16),
 		UserID:     u.ID,
@@ -168,18 +169,9 @@ func (s *Service) newSession(cl *Client, u storage.User, scope []string, authTim
 		Address:    addr,
 	}
 	if !hasScope(scope, "offline_access") || !cl.Allows(GrantRefreshToken) {
-		return sess, nil, ""
+		return sess, ""
 	}
-	refresh := token.Random(32)
-	return sess, &storage.RefreshToken{
-		Hash:      token.Hash(refresh),
-		SessionID: sess.ID,
-		ClientID:  cl.ID,
-		UserID:    u.ID,
-		Scope:     sess.Scope,
-		CreatedAt: now,
-		ExpiresAt: earliest(now.Add(s.cfg.RefreshIdleTTL), sess.ExpiresAt),
-	}, refresh
+	return sess, s.newFamily(&sess, now)
 }
 
 // startSession creates a session for a user who just authenticated, with a
@@ -190,13 +182,13 @@ func (s *Service) startSession(ctx context.Context, grant string, cl *Client, u 
 	if authTime.IsZero() {
 		authTime = now
 	}
-	sess, first, refresh := s.newSession(cl, u, scope, authTime, userAgent, addr, now)
+	sess, refresh := s.newSession(cl, u, scope, authTime, userAgent, addr, now)
 	resp, err := s.tokens.Issue(token.Request{Grant: grant, ClientID: cl.ID, User: &u, Session: &sess, Scope: scope, Nonce: nonce,
 		Refresh: refresh, Now: now, NotAfter: sess.ExpiresAt, Legacy: legacy})
 	if err != nil {
 		return token.Response{}, storage.Session{}, err
 	}
-	if err := s.sessions.Start(ctx, sess, first, u); err != nil {
+	if err := s.sessions.Start(ctx, sess, u); err != nil {
 		if err == session.ErrCredentialsChanged {
 			return token.Response{}, storage.Session{}, account.BadCredentials()
 		}

@@ -2,12 +2,10 @@ package oauth
 
 import (
 	"context"
-	"errors"
 	"strings"
 
 	"github.com/authd/authd/errs"
 	"github.com/authd/authd/keys"
-	"github.com/authd/authd/storage"
 	"github.com/authd/authd/token"
 )
 
@@ -41,23 +39,18 @@ func (s *Service) Revoke(ctx context.Context, cl *Client, tok, hint string) erro
 	return nil
 }
 
-// revokeRefresh ends the family of a refresh token of client cl. It
-// reports whether tok was a refresh token (of any client).
+// revokeRefresh ends the family of a refresh token of client cl: its
+// current token or a genuine older one. It reports whether tok was a
+// refresh token of a live family (of any client).
 func (s *Service) revokeRefresh(ctx context.Context, cl *Client, tok string) (bool, error) {
-	if len(tok) > token.MaxOpaqueLen {
-		return false, nil
+	_, sess, _, standing, err := s.lookupRefresh(ctx, tok)
+	if err != nil || standing == refreshInvalid {
+		return false, err
 	}
-	rt, err := s.store.GetRefreshToken(ctx, token.Hash(tok))
-	if errors.Is(err, storage.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, errs.Storage(err)
-	}
-	if rt.ClientID != cl.ID {
+	if sess.ClientID != cl.ID {
 		return true, nil // another client's token: nothing revoked (§2.1)
 	}
-	return true, s.sessions.End(ctx, rt.SessionID, rt.UserID, cl.ID, "revoked")
+	return true, s.sessions.End(ctx, sess.ID, sess.UserID, cl.ID, "revoked")
 }
 
 // revokeAccess revokes an access token of client cl. It reports whether tok
@@ -73,16 +66,19 @@ func (s *Service) revokeAccess(ctx context.Context, cl *Client, tok string) (boo
 	if ac.ClientID != cl.ID {
 		return true, nil
 	}
-	exp := ac.Expiry.Time()
-	if err := s.store.RevokeJTI(ctx, ac.ID, exp); err != nil {
-		return false, errs.Storage(err)
-	}
-	s.tokens.View().RevokeJTI(ac.ID, exp)
+	// The session ends first: once the jti is listed, a retry of this
+	// request finds the token revoked already and stops there, so a session
+	// left live by a failure between the two writes would stay live.
 	if ac.ForUser() {
 		if err := s.sessions.End(ctx, ac.SessionID, ac.Subject, cl.ID, "revoked"); err != nil {
 			return false, err
 		}
 	}
+	exp := ac.Expiry.Time()
+	if err := s.store.RevokeJTI(ctx, ac.ID, exp); err != nil {
+		return false, errs.Storage(err)
+	}
+	s.tokens.View().RevokeJTI(ac.ID, exp)
 	return true, nil
 }
 
@@ -150,24 +146,21 @@ func (s *Service) introspectAccess(ctx context.Context, tok string) (Introspecti
 }
 
 func (s *Service) introspectRefresh(ctx context.Context, cl *Client, tok string) (Introspection, error) {
-	if len(tok) > token.MaxOpaqueLen {
-		return Introspection{}, nil
-	}
 	now := s.now()
-	rt, sess, u, err := s.store.GetRefreshFamily(ctx, token.Hash(tok))
-	if errors.Is(err, storage.ErrNotFound) {
-		return Introspection{}, nil
-	}
+	_, sess, u, standing, err := s.lookupRefresh(ctx, tok)
 	if err != nil {
-		return Introspection{}, errs.Storage(err)
+		return Introspection{}, err
 	}
-	if rt.ClientID != cl.ID || !rt.SpentAt.IsZero() || !now.Before(rt.ExpiresAt) || !sessionLive(sess, u, now) {
+	// Only the current token of a live family is active.
+	if standing != refreshCurrent || sess.ClientID != cl.ID || !now.Before(sess.Refresh.ExpiresAt) || !sessionLive(sess, u, now) {
 		return Introspection{}, nil
 	}
+	// The current token was issued at the family's last use: its creation
+	// or its last rotation.
 	return Introspection{
-		Active: true, Scope: rt.Scope, ClientID: rt.ClientID, Username: u.Username,
-		TokenType: "refresh_token", Exp: rt.ExpiresAt.Unix(), Iat: rt.CreatedAt.Unix(),
-		Subject: rt.UserID, Issuer: s.cfg.Issuer, SessionID: rt.SessionID,
+		Active: true, Scope: sess.Scope, ClientID: sess.ClientID, Username: u.Username,
+		TokenType: "refresh_token", Exp: sess.Refresh.ExpiresAt.Unix(), Iat: sess.LastUsedAt.Unix(),
+		Subject: sess.UserID, Issuer: s.cfg.Issuer, SessionID: sess.ID,
 	}, nil
 }
 

@@ -626,3 +626,38 @@ func BenchmarkVerifyParallel(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "verifies/s")
 }
+
+// While a test holds the only slot, hashing and verification are busy;
+// releasing it frees them at once.
+func TestHoldSlotForTest(t *testing.T) {
+	h := newHasher(t, Options{MaxConcurrent: 1, QueueWait: time.Millisecond})
+	ctx := context.Background()
+	enc, err := h.Hash(ctx, "long enough password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, err := h.HoldSlotForTest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in, _ := h.Stats(); in != 1 {
+		t.Errorf("in flight while held = %d, want 1", in)
+	}
+	if _, err := h.Hash(ctx, "long enough password"); !errors.Is(err, ErrBusy) {
+		t.Errorf("Hash while held = %v, want ErrBusy", err)
+	}
+	if _, _, err := h.Verify(ctx, "long enough password", enc); !errors.Is(err, ErrBusy) {
+		t.Errorf("Verify while held = %v, want ErrBusy", err)
+	}
+	if err := h.VerifyDummy(ctx, "long enough password"); !errors.Is(err, ErrBusy) {
+		t.Errorf("VerifyDummy while held = %v, want ErrBusy", err)
+	}
+	release()
+	release()
+	if ok, _, err := h.Verify(ctx, "long enough password", enc); !ok || err != nil {
+		t.Errorf("Verify after release = %v, %v", ok, err)
+	}
+	if in, _ := h.Stats(); in != 0 {
+		t.Errorf("in flight after release = %d, want 0", in)
+	}
+}

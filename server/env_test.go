@@ -23,6 +23,7 @@ import (
 	"github.com/authd/authd/server"
 	"github.com/authd/authd/storage"
 	"github.com/authd/authd/storage/sqlite"
+	"github.com/authd/authd/storage/storagetest"
 	"github.com/authd/authd/users"
 )
 
@@ -80,10 +81,13 @@ func testConfig() config.Config {
 // testEnv is a real authd on loopback: real SQLite file, real keys, real
 // HTTP, with a settable clock.
 type testEnv struct {
-	t      testing.TB
-	url    string
-	cfg    config.Config
-	store  *sqlite.DB
+	t     testing.TB
+	url   string
+	cfg   config.Config
+	store *sqlite.DB
+	// faults, in an env from newFaultyEnv, sits between the server and
+	// store: with no fault set it passes every call through. Nil otherwise.
+	faults *storagetest.Faulty
 	dbPath string
 	keys   *keys.Manager
 	hasher *password.Hasher
@@ -95,6 +99,20 @@ type testEnv struct {
 }
 
 func newEnv(t testing.TB, mutate ...func(*config.Config)) *testEnv {
+	t.Helper()
+	return newEnvWith(t, false, mutate...)
+}
+
+// newFaultyEnv is newEnv with the server's store behind a Faulty (e.faults),
+// for tests that make storage fail. The Faulty has only the methods of
+// storage.Storage, so the server sees none of the backend's optional ones
+// (the readiness probes).
+func newFaultyEnv(t testing.TB, mutate ...func(*config.Config)) *testEnv {
+	t.Helper()
+	return newEnvWith(t, true, mutate...)
+}
+
+func newEnvWith(t testing.TB, faulty bool, mutate ...func(*config.Config)) *testEnv {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -132,7 +150,7 @@ func newEnv(t testing.TB, mutate ...func(*config.Config)) *testEnv {
 	p := cfg.Passwords
 	hasher, err := password.New(password.Options{
 		Params:    password.Params{MemoryKiB: p.Argon2.MemoryKiB, Iterations: p.Argon2.Iterations, Parallelism: p.Argon2.Parallelism},
-		MinLength: p.MinLength, MaxLength: p.MaxLength, QueueWait: p.QueueWait,
+		MinLength: p.MinLength, MaxLength: p.MaxLength, MaxConcurrent: p.MaxConcurrent, QueueWait: p.QueueWait,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +164,13 @@ func newEnv(t testing.TB, mutate ...func(*config.Config)) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(ctx, server.Options{Config: cfg, Store: db, Keys: km, Hasher: hasher, Mailer: mailer, Metrics: metrics, Logger: log, Now: clk.Now})
+	var store storage.Storage = db
+	var faults *storagetest.Faulty
+	if faulty {
+		faults = storagetest.NewFaulty(db)
+		store = faults
+	}
+	srv, err := server.New(ctx, server.Options{Config: cfg, Store: store, Keys: km, Hasher: hasher, Mailer: mailer, Metrics: metrics, Logger: log, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +190,7 @@ func newEnv(t testing.TB, mutate ...func(*config.Config)) *testEnv {
 		}
 	})
 	return &testEnv{
-		t: t, url: cfg.Issuer, cfg: cfg, store: db, dbPath: dbPath, keys: km, hasher: hasher, clock: clk, srv: srv, smtp: smtpd, logs: logs,
+		t: t, url: cfg.Issuer, cfg: cfg, store: db, faults: faults, dbPath: dbPath, keys: km, hasher: hasher, clock: clk, srv: srv, smtp: smtpd, logs: logs,
 		http: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 			Transport: openAPICheck{t: t, next: http.DefaultTransport}}, // openapi_test.go
 	}

@@ -19,31 +19,13 @@ import (
 // a generic 500 whose cause is only logged. The Django-era paths (compat.go)
 // and the pages (web.go) render the same *errs.Error in their own shapes.
 
-// statusOf is the HTTP status of an error kind.
+// statusOf is the HTTP status of an error kind, the HTTP layer's own
+// kinds included.
 func statusOf(k errs.Kind) int {
-	switch k {
-	case errs.Invalid:
-		return http.StatusBadRequest
-	case errs.Unauthenticated:
-		return http.StatusUnauthorized
-	case errs.Forbidden:
-		return http.StatusForbidden
-	case errs.NotFound:
-		return http.StatusNotFound
-	case errs.Conflict:
-		return http.StatusConflict
-	case errs.TooLarge:
-		return http.StatusRequestEntityTooLarge
-	case errs.UnsupportedMedia:
-		return http.StatusUnsupportedMediaType
-	case errs.TooMany:
-		return http.StatusTooManyRequests
-	case errs.Unavailable:
-		return http.StatusServiceUnavailable
-	case kindMethodNotAllowed:
+	if k == kindMethodNotAllowed {
 		return http.StatusMethodNotAllowed
 	}
-	return http.StatusInternalServerError
+	return k.Status()
 }
 
 // clientChallenge is sent with 401 invalid_client (RFC 6749 §5.2).

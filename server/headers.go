@@ -1,11 +1,9 @@
 package server
 
 import (
-	"net/url"
-	"slices"
-	"strings"
-
 	"github.com/labstack/echo/v4"
+
+	"github.com/authd/authd/web"
 )
 
 // pageHeaders sets the security headers of every page and of the
@@ -36,49 +34,14 @@ func (s *Server) pageHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// contentSecurityPolicy is the CSP of the pages: nothing but the embedded
-// stylesheet loads, no script at all runs (inline or not), forms post only
-// to authd and the redirect targets of the authorization and logout
-// responses, and no one frames the pages.
-//
-// form-action lists the origins of every registered redirect URI because
-// browsers apply it to the redirects that follow a form submission: the
-// sign-in form's 303 to the client's redirect URI would otherwise be
-// blocked.
+// contentSecurityPolicy is the CSP of the pages (web.ContentSecurityPolicy),
+// allowing forms to lead to every registered redirect URI.
 func (s *Server) contentSecurityPolicy() string {
-	formAction := []string{"'self'"}
+	var targets []string
 	for _, id := range s.oauth.Clients().IDs() {
 		cl, _ := s.oauth.Clients().Get(id)
-		for _, raw := range slices.Concat(cl.RedirectURIs, cl.PostLogoutRedirectURIs) {
-			if src := cspSource(raw); src != "" && !slices.Contains(formAction, src) {
-				formAction = append(formAction, src)
-			}
-		}
+		targets = append(targets, cl.RedirectURIs...)
+		targets = append(targets, cl.PostLogoutRedirectURIs...)
 	}
-	return strings.Join([]string{
-		"default-src 'none'",
-		"style-src 'self'",
-		"img-src 'self'",
-		"form-action " + strings.Join(formAction, " "),
-		"frame-ancestors 'none'",
-		"base-uri 'none'",
-	}, "; ")
-}
-
-// cspSource is the CSP source expression that allows a redirect URI: its
-// origin for http(s), its scheme for an app's private-use scheme (RFC 8252
-// §7.1). "" for anything that cannot be written as one.
-func cspSource(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme == "" {
-		return ""
-	}
-	scheme := strings.ToLower(u.Scheme)
-	if scheme == "http" || scheme == "https" {
-		if u.Host == "" || strings.ContainsAny(u.Host, " ;,'") {
-			return ""
-		}
-		return scheme + "://" + u.Host
-	}
-	return scheme + ":"
+	return web.ContentSecurityPolicy(targets)
 }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/authd/authd/config"
 	"github.com/authd/authd/storage"
 )
 
@@ -246,5 +247,35 @@ func TestLoginFailuresLookAlike(t *testing.T) {
 	}
 	if bodies[0] != bodies[1] || bodies[1] != bodies[2] {
 		t.Errorf("failure bodies differ:\n%s", strings.Join(bodies, "\n"))
+	}
+}
+
+// tokens.access_token_claims puts identity claims in access tokens (RFC
+// 9068 §2.2.3.1), each only when the token's scope releases it at userinfo.
+func TestAccessTokenIdentityClaims(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) {
+		c.Tokens.AccessTokenClaims = []string{"preferred_username", "email", "email_verified", "name"}
+	})
+	e.addUser("tia", "tias password 12", func(u *storage.User) { u.Email = "tia@example.com"; u.FirstName = "Tia" })
+	payload := func(tok string) map[string]any {
+		raw, err := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	full := payload(str(e.login(spaID, "tia", "tias password 12"), "access_token"))
+	if full["preferred_username"] != "tia" || full["email"] != "tia@example.com" || full["email_verified"] != false || full["name"] != "Tia" {
+		t.Errorf("access token with profile and email: %v", full)
+	}
+	narrow := payload(str(e.login(spaID, "tia", "tias password 12", "scope", "openid"), "access_token"))
+	for _, c := range []string{"preferred_username", "email", "email_verified", "name"} {
+		if _, ok := narrow[c]; ok {
+			t.Errorf("access token with openid alone carries %s", c)
+		}
 	}
 }

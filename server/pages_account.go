@@ -8,6 +8,7 @@ import (
 
 	"github.com/authd/authd/account"
 	"github.com/authd/authd/errs"
+	"github.com/authd/authd/web"
 )
 
 // The account pages: register, forgot and reset password, verify email,
@@ -34,7 +35,7 @@ func (s *Server) formProblem(c echo.Context, err error, d *pageData) (status int
 
 // handleRegisterPage shows the registration form.
 func (s *Server) handleRegisterPage(c echo.Context) error {
-	authz, next := c.QueryParam("authz"), safeNext(c.QueryParam("next"))
+	authz, next := c.QueryParam("authz"), web.SafeNext(c.QueryParam("next"))
 	d := pageData{}
 	if authz != "" {
 		req, err := s.oauth.ParseAuthz(authz)
@@ -55,7 +56,7 @@ func (s *Server) handleRegisterForm(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	authz, next := form.Get("authz"), safeNext(form.Get("next"))
+	authz, next := form.Get("authz"), web.SafeNext(form.Get("next"))
 	d := pageData{Form: map[string]string{"username": form.Get("username"), "email": form.Get("email")}}
 	d.carry(authz, next)
 	if authz != "" {

@@ -213,7 +213,8 @@ func TestRefreshRace(t *testing.T) {
 	}
 }
 
-// liveTokens counts unspent, unexpired refresh tokens of a session.
+// liveTokens counts the refresh tokens of a session that can still
+// rotate: 1 while its family lives, 0 once it has ended.
 func (e *testEnv) liveTokens(sid string) int {
 	e.t.Helper()
 	db, err := sql.Open("sqlite", "file:"+e.dbPath+"?mode=ro")
@@ -222,7 +223,7 @@ func (e *testEnv) liveTokens(sid string) int {
 	}
 	defer db.Close()
 	var n int
-	err = db.QueryRow(`SELECT count(*) FROM refresh_tokens WHERE session_id = ? AND spent_at IS NULL`, sid).Scan(&n)
+	err = db.QueryRow(`SELECT count(*) FROM sessions WHERE id = ? AND ended_at IS NULL AND refresh_hash IS NOT NULL`, sid).Scan(&n)
 	if err != nil {
 		e.t.Fatal(err)
 	}

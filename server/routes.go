@@ -4,6 +4,9 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/authd/authd/errs"
+	"github.com/authd/authd/server/restauth"
 )
 
 var (
@@ -38,26 +41,15 @@ func (s *Server) routes() {
 	s.accountRoutes(api)
 	s.adminRoutes()
 
-	// The Django-era paths, answering in DRF's shapes.
+	// The Django-era paths, answering in DRF's shapes (compat.go).
 	if s.cfg.Compat.RestAuth {
-		auth := s.requireJWT
-		drf := func(p string, h echo.HandlerFunc, methods []string, renames map[string]string, mw ...echo.MiddlewareFunc) {
-			// requireJWT's errors too are DRF's: it runs inside drf.
-			inner := h
-			for i := len(mw) - 1; i >= 0; i-- {
-				inner = mw[i](inner)
-			}
-			route(e, p, s.drf(inner, renames), methods, api)
-		}
-		drf("/rest-auth/registration/", s.handleCompatRegister, post, map[string]string{"password": "password1"})
-		drf("/rest-auth/login/", s.handleCompatLogin, post, nil)
-		drf("/rest-auth/logout/", s.handleCompatLogout, post, nil)
-		drf("/rest-auth/user/", s.handleCompatUser, []string{http.MethodGet, http.MethodPut, http.MethodPatch}, map[string]string{"current_password": "password"}, auth)
-		drf("/rest-auth/password/change/", s.handleCompatPasswordChange, post, map[string]string{"new_password": "new_password2"}, auth)
-		drf("/rest-auth/password/reset/", s.handleCompatResetRequest, post, nil)
-		drf("/rest-auth/password/reset/confirm/", s.handleCompatResetConfirm, post, map[string]string{"new_password": "new_password2"})
-		drf("/refresh-token/", s.handleCompatRefresh, post, nil)
-		drf("/verify-token/", s.handleCompatVerify, post, nil)
+		restauth.New(restauth.Options{
+			Accounts: s.accounts, OAuth: s.oauth, Tokens: s.tokens, Users: s.store, Log: s.log,
+			OldPasswordRequired: s.cfg.Compat.OldPasswordRequired, AccountScope: scopeAccount,
+			Internal: func(e *errs.Error) bool { return escalate(e).Kind == kindInternal },
+		}).Routes(e, func(p string, h echo.HandlerFunc, methods []string, mw ...echo.MiddlewareFunc) {
+			route(e, p, h, methods, mw...)
+		}, api)
 	}
 
 	s.webRoutes()

@@ -18,6 +18,7 @@ import (
 	"github.com/authd/authd/account"
 	"github.com/authd/authd/audit"
 	"github.com/authd/authd/config"
+	"github.com/authd/authd/core"
 	"github.com/authd/authd/keys"
 	"github.com/authd/authd/mail"
 	"github.com/authd/authd/metrics"
@@ -25,7 +26,6 @@ import (
 	"github.com/authd/authd/password"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/storage"
-	"github.com/authd/authd/throttle"
 	"github.com/authd/authd/token"
 )
 
@@ -67,6 +67,8 @@ type Server struct {
 
 	discovery        []byte // computed once
 	jwksCacheControl string
+	// sweepBatch is sweepBatch but in tests of Sweep, which shrink it.
+	sweepBatch int
 }
 
 // New builds the domain services, the server and its routes, and loads the
@@ -86,6 +88,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		log:              opts.Logger,
 		now:              opts.Now,
 		metrics:          opts.Metrics,
+		sweepBatch:       sweepBatch,
 		jwksCacheControl: fmt.Sprintf("public, max-age=%d", int(cfg.Keys.JWKSMaxAge/time.Second)),
 	}
 	if s.log == nil {
@@ -117,32 +120,12 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		},
 	})
 
-	view := token.NewView(cfg.Tokens.AccessTTL, keys.DefaultSkew)
-	s.tokens = token.NewService(token.Config{
-		Issuer: cfg.Issuer, Audience: cfg.Tokens.Audience, AccessTTL: cfg.Tokens.AccessTTL, IDTTL: cfg.Tokens.IDTTL,
-	}, s.keys, view, s.now, s.metrics.TokenIssued)
-	s.sessions = session.New(s.store, view, s.audit, s.now)
-	th := cfg.Throttle
-	s.accounts = account.New(account.Options{
-		Store: s.store, Hasher: opts.Hasher, Sessions: s.sessions, Mailer: mailer, Audit: s.audit, Log: s.log, Now: s.now,
-		Issuer: cfg.Issuer, ResetMailsPerHour: th.ResetMailsPerHour,
-		Limits: throttle.NewLimits(th),
+	svc := core.New(core.Options{
+		Config: cfg, Store: s.store, Keys: s.keys, Hasher: opts.Hasher, Mailer: mailer,
+		Audit: s.audit, Log: s.log, Now: s.now, OnIssue: s.metrics.TokenIssued,
 	})
-	clients := oauth.NewClients(cfg.Clients)
-	if err := clients.UseStore(ctx, oauth.StoreOptions{
-		Store: s.store, Reserved: []string{session.BrowserClientID, cfg.Compat.ClientID}, Audit: s.audit, Log: s.log, Now: s.now,
-	}); err != nil {
-		return nil, fmt.Errorf("server: reading the stored clients: %w", err)
-	}
-	s.oauth = oauth.New(oauth.Options{
-		Config: oauth.Config{
-			Issuer: cfg.Issuer, RefreshIdleTTL: cfg.Tokens.RefreshIdleTTL, RefreshAbsoluteTTL: cfg.Tokens.RefreshAbsoluteTTL,
-			RefreshReuseGrace: cfg.Tokens.RefreshReuseGrace, LegacyClientID: cfg.Compat.ClientID,
-			LegacyRefreshExpiration: cfg.Compat.RefreshExpiration,
-		},
-		Store: s.store, Clients: clients, Tokens: s.tokens, Sessions: s.sessions,
-		Accounts: s.accounts, Audit: s.audit, Log: s.log, Now: s.now,
-	})
+	s.tokens, s.sessions, s.accounts, s.oauth = svc.Tokens, svc.Sessions, svc.Accounts, svc.OAuth
+	view := svc.View
 
 	e := echo.New()
 	e.HideBanner = true

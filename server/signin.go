@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/authd/authd/errs"
+	"github.com/authd/authd/web"
 )
 
 // notices are the messages a page shows after a redirect, by the key in
@@ -26,7 +27,7 @@ var notices = map[string]string{
 // handleSigninPage shows the sign-in form, for a pending authorization
 // request (authz) or a page of ours to return to (next).
 func (s *Server) handleSigninPage(c echo.Context) error {
-	authz, next := c.QueryParam("authz"), safeNext(c.QueryParam("next"))
+	authz, next := c.QueryParam("authz"), web.SafeNext(c.QueryParam("next"))
 	d := pageData{Notice: notices[c.QueryParam("notice")], Form: map[string]string{}}
 	ws, signedIn, err := s.currentSession(c)
 	if err != nil {
@@ -60,7 +61,7 @@ func (s *Server) handleSignin(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	authz, next := form.Get("authz"), safeNext(form.Get("next"))
+	authz, next := form.Get("authz"), web.SafeNext(form.Get("next"))
 	username, pw := form.Get("username"), form.Get("password")
 	d := pageData{Form: map[string]string{"username": username}}
 	d.carry(authz, next)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/authd/authd/errs"
 	"github.com/authd/authd/storage"
-	"github.com/authd/authd/users"
 	"github.com/authd/authd/web"
 )
 
@@ -315,28 +313,6 @@ func (s *Server) postedForm(c echo.Context) (url.Values, error) {
 		return nil, err
 	}
 	return form, nil
-}
-
-// safeNext returns next if it is a path of this server, or "" — never an
-// absolute URL, a scheme-relative //host (which browsers resolve to another
-// host), or a path with a backslash or control character (browsers read
-// "/\evil" as "//evil" and drop tabs and newlines).
-func safeNext(next string) string {
-	if next == "" || len(next) > 2048 || next[0] != '/' || strings.HasPrefix(next, "//") {
-		return ""
-	}
-	if strings.ContainsRune(next, '\\') || users.HasControl(next) {
-		return ""
-	}
-	u, err := url.Parse(next)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
-		return ""
-	}
-	clean := path.Clean(u.EscapedPath())
-	if u.RawQuery != "" {
-		clean += "?" + u.RawQuery
-	}
-	return clean
 }
 
 // formatTime shows a time to a person, in UTC.

@@ -550,11 +550,20 @@ func TestRPInitiatedLogout(t *testing.T) {
 	})
 
 	t.Run("an expired hint from a browser signed in as no one is confirmed first", func(t *testing.T) {
-		_, _, idt := signedIn(t, "alice")
+		_, tok, idt := signedIn(t, "alice")
 		e.clock.Advance(e.cfg.Tokens.IDTTL + time.Minute)
-		r := e.browser().get(logoutURL("id_token_hint", idt, "client_id", codeID, "post_logout_redirect_uri", codeLogoutURI))
+		other := e.browser()
+		r := other.get(logoutURL("id_token_hint", idt, "client_id", codeID, "post_logout_redirect_uri", codeLogoutURI))
 		if r.status != http.StatusOK || r.header.Get("Location") != "" || !strings.Contains(string(r.body), `name="csrf_token"`) {
-			t.Errorf("status %d Location %q, want the confirmation form (body %.300s)", r.status, r.header.Get("Location"), r.body)
+			t.Fatalf("status %d Location %q, want the confirmation form (body %.300s)", r.status, r.header.Get("Location"), r.body)
+		}
+		// Whoever confirms it (anyone holding an old logout URL) ends only
+		// their own sign-in, never the session the expired hint names.
+		if c := other.post("/oauth2/logout", hidden(r.body)); c.status != http.StatusSeeOther {
+			t.Fatalf("confirmation: status %d", c.status)
+		}
+		if r := e.refresh(codeID, tok.RefreshToken); r.status != http.StatusOK {
+			t.Errorf("another browser's confirmation of an expired hint ended the hinted session: refresh %d %s", r.status, r.body)
 		}
 	})
 

@@ -73,7 +73,7 @@ func (s *Server) pollRevocations(ctx context.Context) {
 // at; each batch is its own short transaction.
 func (s *Server) Sweep(ctx context.Context) {
 	for ctx.Err() == nil {
-		n, err := s.store.DeleteExpired(ctx, s.now(), sweepBatch)
+		n, err := s.store.DeleteExpired(ctx, s.now(), s.sweepBatch)
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Warn("housekeeping failed", "error", err)
@@ -83,7 +83,7 @@ func (s *Server) Sweep(ctx context.Context) {
 		if n > 0 {
 			s.log.Debug("housekeeping", "deleted", n)
 		}
-		if n < sweepBatch {
+		if n < s.sweepBatch {
 			return
 		}
 	}

@@ -49,7 +49,7 @@ func (s *Service) SignIn(ctx context.Context, u storage.User, userAgent, addr st
 		UserAgent:  truncate(userAgent, 256),
 		Address:    addr,
 	}
-	if err := s.Start(ctx, sess, nil, u); err != nil {
+	if err := s.Start(ctx, sess, u); err != nil {
 		return "", storage.Session{}, err
 	}
 	s.audit.Event(ctx, "login.succeeded", "user_id", u.ID, "client_id", BrowserClientID, "session_id", sess.ID, "address", addr)

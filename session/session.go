@@ -39,14 +39,14 @@ func New(store storage.Storage, view *token.View, log *audit.Log, now func() tim
 // password.
 var ErrCredentialsChanged = errors.New("session: the user's credentials changed during the login")
 
-// Start stores a new session (with its first refresh token, if any) for u
+// Start stores a new session (with its refresh family, if any) for u
 // and confirms that u's password and status are still those the login
 // checked. A reset, password change or disable that committed while the
 // login was hashing ended every session of the user, but not this one,
 // which did not exist yet: it is ended now, and Start fails with
 // ErrCredentialsChanged. Storage failures are errs.Storage.
-func (s *Service) Start(ctx context.Context, sess storage.Session, first *storage.RefreshToken, u storage.User) error {
-	if err := s.store.CreateSession(ctx, sess, first); err != nil {
+func (s *Service) Start(ctx context.Context, sess storage.Session, u storage.User) error {
+	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return errs.Storage(err)
 	}
 	cur, err := s.store.GetUser(ctx, u.ID)

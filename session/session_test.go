@@ -58,7 +58,7 @@ func TestStartAfterCredentialsChanged(t *testing.T) {
 			}
 			sid := token.Random(16)
 			sess := storage.Session{ID: sid, UserID: u.ID, ClientID: "c", AuthTime: now, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)}
-			err := s.Start(ctx, sess, nil, tc.checked)
+			err := s.Start(ctx, sess, tc.checked)
 			got, gerr := db.GetSession(ctx, sid)
 			if gerr != nil {
 				t.Fatal(gerr)
@@ -95,7 +95,7 @@ func TestEndAll(t *testing.T) {
 	var ids []string
 	for range 3 {
 		sess := storage.Session{ID: token.Random(16), UserID: u.ID, ClientID: "c", AuthTime: now, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)}
-		if err := db.CreateSession(ctx, sess, nil); err != nil {
+		if err := db.CreateSession(ctx, sess); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, sess.ID)

@@ -14,8 +14,8 @@
 //     the cause; test them with errors.Is.
 //   - Every method that writes more than one row is atomic: it commits all of
 //     its writes or none.
-//   - Callers generate ids and token hashes; storage never sees a raw refresh
-//     token, one-time token or password.
+//   - Callers generate ids, token hashes and refresh-family keys; storage
+//     never sees a raw refresh token, one-time token or password.
 package storage
 
 import (
@@ -35,10 +35,11 @@ var (
 	// usable, where a method says so).
 	ErrNotFound = errors.New("storage: not found")
 	// ErrAlreadyExists means a unique key (user id, user pk, username,
-	// email, token hash, kid) is already taken.
+	// email, session id, token hash, kid) is already taken.
 	ErrAlreadyExists = errors.New("storage: already exists")
-	// ErrSpent means a refresh token was already rotated, or an
-	// authorization code already redeemed, by another request.
+	// ErrSpent means a refresh family already moved past the generation a
+	// rotation started from, or an authorization code was already redeemed,
+	// by another request.
 	ErrSpent = errors.New("storage: token already spent")
 	// ErrSchemaTooNew means the database was migrated by a newer authd than
 	// this binary; it refuses to touch it.
@@ -54,24 +55,29 @@ type Storage interface {
 
 	UserStore
 	SessionStore
-	RefreshTokenStore
+	RefreshFamilyStore
 	KeyStore
 	OneTimeTokenStore
 	AuthCodeStore
 	ClientStore
 
-	// RevokeJTI lists an access token's jti as revoked until exp. Revoking
-	// the same jti twice is not an error.
+	// RevokeJTI lists an access token's jti as revoked until exp (and
+	// RevocationSkew after it). Revoking the same jti twice is not an
+	// error.
 	RevokeJTI(ctx context.Context, jti string, exp time.Time) error
-	// RevokedJTIs returns the revoked jtis whose exp is after now.
+	// RevokedJTIs returns the revoked jtis still kept at now: those with
+	// now not after Exp + RevocationSkew.
 	RevokedJTIs(ctx context.Context, now time.Time) ([]RevokedJTI, error)
 
 	// DeleteExpired removes at most limit rows of each kind that can no
-	// longer matter at now: refresh tokens past ExpiresAt, sessions past
-	// ExpiresAt (with their tokens), revoked jtis past Exp, one-time tokens
-	// past ExpiresAt, authorization codes past ExpiresAt; and it erases
-	// refresh-token Replay data past ReplayUntil. It returns how many rows
-	// it deleted or erased in all.
+	// longer matter at now: sessions (with their refresh families) past
+	// ExpiresAt, revoked jtis with now after Exp + RevocationSkew, one-time
+	// tokens past ExpiresAt, authorization codes past ExpiresAt; and it
+	// erases the Replay of refresh families past ReplayUntil. It returns
+	// how many rows it deleted or erased in all: a caller keeps calling
+	// while that reaches limit. Each kind is deleted in short transactions
+	// of its own, so a call never holds up other writers for long; the
+	// call as a whole is not atomic. A limit below 1 deletes nothing.
 	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
 }
 
@@ -103,9 +109,10 @@ type UserStore interface {
 	UpdateUser(ctx context.Context, id string, now time.Time, fn func(*User) error) (User, error)
 	// SetPassword stores a new password hash and, in the same transaction,
 	// ends every live session of the user except keepSession (pass "" to end
-	// all), deletes their refresh tokens, and marks every unused one-time
-	// token of purpose PurposeReset of the user as used. It returns the ids
-	// of the sessions it ended. ErrNotFound for an unknown id.
+	// all) as EndUserSessions does (refresh families erased, unredeemed
+	// authorization codes deleted), and marks every unused one-time token
+	// of purpose PurposeReset of the user as used. It returns the ids of
+	// the sessions it ended. ErrNotFound for an unknown id.
 	SetPassword(ctx context.Context, userID, hash, keepSession string, now time.Time) ([]string, error)
 	// ChangePassword is SetPassword for a user changing their own password:
 	// it applies only while the stored hash is still oldHash (the one the
@@ -118,9 +125,9 @@ type UserStore interface {
 	// concurrent password change wins). It reports whether it replaced it.
 	UpgradePasswordHash(ctx context.Context, userID, oldHash, newHash string, now time.Time) (bool, error)
 	// SetDisabled sets the disabled flag. Disabling also ends every live
-	// session of the user and deletes their refresh tokens, in the same
-	// transaction, and returns the ended session ids. ErrNotFound for an
-	// unknown id.
+	// session of the user as EndUserSessions does (refresh families erased,
+	// unredeemed authorization codes deleted), in the same transaction, and
+	// returns the ended session ids. ErrNotFound for an unknown id.
 	SetDisabled(ctx context.Context, userID string, disabled bool, now time.Time) ([]string, error)
 	// ImportUsers inserts users in one transaction. A user whose username
 	// is already taken (in the database or earlier in the list) is skipped
@@ -158,23 +165,28 @@ type UserQuery struct {
 }
 
 // SessionStore holds sessions. A session is one sign-in of a user at a
-// client; its refresh tokens form one family.
+// client; when it has refresh tokens, it is their family (Session.Refresh).
 type SessionStore interface {
-	// CreateSession inserts s and, when first is not nil, its first refresh
-	// token, atomically. ErrAlreadyExists when the id or the hash is taken.
-	CreateSession(ctx context.Context, s Session, first *RefreshToken) error
+	// CreateSession inserts s with its refresh family, if any.
+	// ErrAlreadyExists when the id is taken.
+	CreateSession(ctx context.Context, s Session) error
 	// GetSession returns the session (ended or not), or ErrNotFound.
 	GetSession(ctx context.Context, id string) (Session, error)
+	// GetSessionAndUser returns the session (ended or not) and its user in
+	// one read: everything the refresh grant checks. ErrNotFound when the
+	// session is unknown.
+	GetSessionAndUser(ctx context.Context, id string) (Session, User, error)
 	// ListSessions returns the user's sessions that are neither ended nor
 	// past ExpiresAt at now, newest first.
 	ListSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
-	// EndSession ends the session and deletes its refresh tokens,
-	// atomically. Ending an ended session is not an error (EndedAt keeps its
-	// first value). ErrNotFound for an unknown id.
+	// EndSession ends the session and erases its refresh family (Refresh
+	// becomes nil), atomically. Ending an ended session is not an error
+	// (EndedAt keeps its first value). ErrNotFound for an unknown id.
 	EndSession(ctx context.Context, id string, now time.Time) error
 	// EndUserSessions ends every live session of the user except keep (""
-	// for none) and deletes their refresh tokens, atomically, and returns
-	// the ids it ended.
+	// for none), erases their refresh families and deletes the user's
+	// unredeemed authorization codes except those issued by the sign-in
+	// session keep, atomically, and returns the ids it ended.
 	EndUserSessions(ctx context.Context, userID, keep string, now time.Time) ([]string, error)
 	// EndedSessions returns the id and EndedAt of every session that ended
 	// after since, for the in-memory view of dead sessions that access-token
@@ -182,26 +194,33 @@ type SessionStore interface {
 	EndedSessions(ctx context.Context, since time.Time) ([]EndedSession, error)
 }
 
-// RefreshTokenStore holds refresh tokens, by hash.
-type RefreshTokenStore interface {
-	// GetRefreshToken returns the token with this hash, spent or not, or
-	// ErrNotFound.
-	GetRefreshToken(ctx context.Context, hash string) (RefreshToken, error)
-	// GetRefreshFamily returns the token with this hash (spent or not)
-	// together with its session (ended or not) and its user, in one read:
-	// everything the refresh grant checks. ErrNotFound when the token is
-	// unknown.
-	GetRefreshFamily(ctx context.Context, hash string) (RefreshToken, Session, User, error)
-	// RotateRefreshToken spends the unspent token oldHash and inserts next
-	// in its family, in one transaction. Exactly one of any number of
-	// concurrent calls for the same oldHash succeeds; the others get
-	// ErrSpent. The winner also stores replay and replayUntil on the spent
-	// token (for idempotent retries within the grace period) and sets the
-	// session's LastUsedAt to now.
+// RefreshFamilyStore rotates the refresh families held in sessions.
+type RefreshFamilyStore interface {
+	// RotateRefresh moves the live session's family from generation
+	// fromGen to fromGen+1, in one conditional write: it stores next.Hash
+	// as the current hash, next.ExpiresAt, and next.Replay until
+	// next.ReplayUntil as the replay of generation fromGen (replacing the
+	// replay of any earlier rotation), and sets the session's LastUsedAt to
+	// now. Exactly one of any number of concurrent calls from the same
+	// generation succeeds; the others get ErrSpent, as does any call once
+	// the family is past fromGen.
 	//
-	// It fails with ErrNotFound, writing nothing, when oldHash is unknown or
-	// its session has ended.
-	RotateRefreshToken(ctx context.Context, oldHash string, next RefreshToken, replay []byte, replayUntil, now time.Time) error
+	// next.Key is stored only when the family has no key (a family
+	// migrated from the previous token format, at generation 0); such a
+	// family must be given one, and its legacy token (LegacyRefreshSession)
+	// is deleted in the same transaction. A key given for a family that
+	// has one is ignored: a family keeps its key for life.
+	//
+	// It fails with ErrNotFound, writing nothing, when the session is
+	// unknown, ended, or has no refresh family. It does not check
+	// lifetimes: the caller does.
+	RotateRefresh(ctx context.Context, sid string, fromGen uint64, next RefreshRotation, now time.Time) error
+	// LegacyRefreshSession returns the session of a live refresh token of
+	// the format before the current one, by the hex SHA-256 of the token;
+	// ErrNotFound when there is none. Only tokens that were live when the
+	// database was upgraded are found, and each only until its family
+	// rotates or ends.
+	LegacyRefreshSession(ctx context.Context, hash string) (string, error)
 }
 
 // KeyStore holds signing keys.
@@ -240,8 +259,10 @@ type OneTimeTokenStore interface {
 	CountOneTimeTokens(ctx context.Context, userID, purpose string, since time.Time) (int, error)
 	// ResetPassword consumes the PurposeReset token hash (as
 	// ConsumeOneTimeToken) and, in the same transaction, stores the new
-	// password hash, ends every live session of the user (deleting their
-	// refresh tokens) and marks the user's other reset tokens used. It
+	// password hash, ends every live session of the user as
+	// EndUserSessions does (refresh families erased, unredeemed
+	// authorization codes deleted) and marks the user's other reset tokens
+	// used. It
 	// returns the user after the change and the ended session ids.
 	// ErrNotFound, writing nothing, when the token is unusable or the
 	// user's email is no longer the one the token was sent to (by EmailKey).
@@ -264,20 +285,20 @@ type AuthCodeStore interface {
 	// RedeemAuthCode spends the code and starts the session it pays for, in
 	// one transaction: it marks the unredeemed code with this hash as
 	// redeemed at now, records sess.ID as its SessionID, and inserts sess
-	// and, when first is not nil, its first refresh token. It returns the
-	// code as redeemed. Of concurrent calls for one code exactly one
-	// succeeds.
+	// with its refresh family, if any. It returns the code as redeemed. Of
+	// concurrent calls for one code exactly one succeeds.
 	//
 	// A code already redeemed is a replay (RFC 6749 §4.1.2: "If an
 	// authorization code is used more than once, the authorization server
 	// MUST deny the request and SHOULD revoke (when possible) all tokens
 	// previously issued based on that authorization code"): the call ends
-	// the session of the earlier redemption and deletes its refresh tokens,
+	// the session of the earlier redemption (erasing its refresh family),
 	// commits that, inserts nothing, and fails with ErrSpent, returning the
-	// code (whose SessionID names the ended session). An unknown code, or
-	// one whose ExpiresAt is not after now, gives ErrNotFound with nothing
-	// written.
-	RedeemAuthCode(ctx context.Context, hash string, sess Session, first *RefreshToken, now time.Time) (AuthCode, error)
+	// code (whose SessionID names the ended session). An unknown code, one
+	// whose ExpiresAt is not after now, or one whose SignInSessionID names
+	// a sign-in session that has ended, has passed its ExpiresAt or no
+	// longer exists, gives ErrNotFound with nothing written.
+	RedeemAuthCode(ctx context.Context, hash string, sess Session, now time.Time) (AuthCode, error)
 }
 
 // ClientStore holds the OAuth clients an operator registers at run time
@@ -363,8 +384,8 @@ func (e *ImportError) Error() string {
 // Unwrap returns the cause.
 func (e *ImportError) Unwrap() error { return e.Err }
 
-// Session is one sign-in: the sid of its tokens and the family of its
-// refresh tokens.
+// Session is one sign-in: the sid of its tokens and, when it has refresh
+// tokens, their family.
 type Session struct {
 	ID       string
 	UserID   string
@@ -380,6 +401,10 @@ type Session struct {
 	EndedAt   time.Time
 	UserAgent string
 	Address   string
+	// Refresh is the session's refresh-token family; nil when the session
+	// has no refresh tokens. EndSession, and every call that ends
+	// sessions, erases it.
+	Refresh *RefreshFamily
 }
 
 // EndedSession is what the in-memory view of ended sessions needs.
@@ -388,25 +413,49 @@ type EndedSession struct {
 	EndedAt time.Time
 }
 
-// RefreshToken is one token of a family, by the hash of its value.
-type RefreshToken struct {
-	// Hash is the hex SHA-256 of the token; the token itself is never stored.
-	Hash      string
-	SessionID string
-	ClientID  string
-	UserID    string
-	Scope     string
-	CreatedAt time.Time
-	// ExpiresAt is when it stops working unused (idle lifetime, capped by
-	// the session's absolute lifetime).
+// RefreshFamily is the state of a session's refresh tokens: one row of
+// constant size however often the family rotates. Only the current
+// generation's token can be rotated; the refresh package explains how the
+// family key lets the server recognise older generations without storing
+// them.
+type RefreshFamily struct {
+	// Generation is the number of the current token.
+	Generation uint64
+	// Hash is the hex SHA-256 of the random part of the current token; the
+	// token itself is never stored.
+	Hash string
+	// Key is the family key that tags every token of the family; nil for a
+	// family migrated from the previous token format, until its first
+	// rotation gives it one.
+	Key []byte
+	// ExpiresAt is when the current token stops working unused (idle
+	// lifetime, capped by the session's absolute lifetime).
 	ExpiresAt time.Time
-	// SpentAt is zero until the token is rotated.
-	SpentAt time.Time
-	// Replay is the sealed response of the rotation that spent this token,
-	// kept until ReplayUntil to answer an identical retry; nil otherwise.
+	// Replay is the sealed response of the family's last rotation, which
+	// spent generation ReplayGeneration, kept until ReplayUntil to answer
+	// an identical retry; nil otherwise. Storage treats it as opaque.
+	Replay           []byte
+	ReplayGeneration uint64
+	ReplayUntil      time.Time
+}
+
+// RefreshRotation is what a rotation stores: see
+// RefreshFamilyStore.RotateRefresh.
+type RefreshRotation struct {
+	// Hash is the hex SHA-256 of the random part of the new current token.
+	Hash string
+	// Key is the family key, for a family that has none yet; otherwise nil.
+	Key       []byte
+	ExpiresAt time.Time
+	// Replay and ReplayUntil: see RefreshFamily.
 	Replay      []byte
 	ReplayUntil time.Time
 }
+
+// RevocationSkew is how long after its exp a revoked jti is still kept:
+// verifiers may accept a token that long after its exp (clock skew), so
+// its revocation must outlive it by as much.
+const RevocationSkew = time.Minute
 
 // KeyState is where a signing key is in its lifecycle.
 type KeyState string
@@ -482,8 +531,9 @@ type AuthCode struct {
 	RedeemedAt time.Time
 	// SessionID is the session the redemption started; "" before it.
 	SessionID string
-	// SignInSessionID is the browser sign-in that issued the code; the code
-	// redeems only while it lives.
+	// SignInSessionID is the browser sign-in session that issued the code:
+	// the code is redeemable only while that session lives. "" for codes
+	// stored before this was recorded, which are not bound.
 	SignInSessionID string
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http/httptest"
@@ -476,12 +477,61 @@ func TestParseFlags(t *testing.T) {
 	if got := strings.Join(o.scenarios, ","); got != "password,jwks" {
 		t.Errorf("scenarios %q, want them in run order: password,jwks", got)
 	}
+	// The soak runs only when named.
+	o, err = parseFlags([]string{"--scenarios", "soak", "--soak-every", "5s"}, &bytes.Buffer{})
+	if err != nil || strings.Join(o.scenarios, ",") != "soak" || o.soakEvery != 5*time.Second {
+		t.Errorf("--scenarios soak: %v, %v", o.scenarios, err)
+	}
 	for _, bad := range [][]string{
 		{"--scenarios", "nope"}, {"--alg", "HS256"}, {"--concurrency", "0"}, {"--url", "ftp://x"},
-		{"--url", "http://127.0.0.1:1"}, {"--server-env", "AUTHD_LISTEN=x"}, {"--duration", "0s"},
+		{"--url", "http://127.0.0.1:1"}, {"--server-env", "AUTHD_LISTEN=x"}, {"--duration", "0s"}, {"--soak-every", "0s"},
 	} {
 		if _, err := parseFlags(bad, &bytes.Buffer{}); err == nil {
 			t.Errorf("parseFlags(%q) succeeded, want an error", bad)
 		}
+	}
+}
+
+// TestSoakWatcher reads a live database's figures through its own
+// read-only connection, and the report shows them.
+func TestSoakWatcher(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "authd.db")
+	db, err := sqlite.Open(ctx, path, sqlite.Options{Synchronous: "OFF"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := db.CreateUser(ctx, storage.User{ID: "u", Username: "u", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		s := storage.Session{ID: fmt.Sprint("s", i), UserID: "u", ClientID: "c", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := db.CreateSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.EndSession(ctx, "s0", now); err != nil {
+		t.Fatal(err)
+	}
+	w, err := newSoakWatcher(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	var s soakSample
+	w.sample(ctx, &s)
+	if s.err != nil || s.sessions != 3 || s.live != 2 || s.pages <= 0 || s.fileBytes <= 0 {
+		t.Errorf("sample = %+v, want 3 sessions, 2 live, some pages", s)
+	}
+	rep := &report{soaks: []soakRun{{alg: "EdDSA", every: time.Second, res: loadResult{Concurrency: 2, Window: time.Second, Outcomes: map[string]int{}}, samples: []soakSample{s}}}}
+	var out bytes.Buffer
+	rep.write(&out)
+	if !strings.Contains(out.String(), "### Soak") || !strings.Contains(out.String(), "| 3 | 2 |") {
+		t.Errorf("report:\n%s", out.String())
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/authd/authd/keys"
 	"github.com/authd/authd/oauth"
 	"github.com/authd/authd/password"
+	"github.com/authd/authd/refresh"
 	"github.com/authd/authd/token"
 )
 
@@ -268,9 +269,12 @@ func boundHandler(name string, j *jose, s *samples) (http.Handler, error) {
 		}), nil
 	case scRefresh:
 		// Sign the access token of a refresh (authd's refresh answers carry
-		// no ID token, OIDC Core §12.2) and make a new refresh token; no
+		// no ID token, OIDC Core §12.2) and mint the next refresh token of a
+		// family as authd does (HMAC tag, SHA-256 of its random part); no
 		// database.
 		ttl := time.Duration(s.userAccess.Expiry-s.userAccess.IssuedAt) * time.Second
+		familyKey := refresh.NewFamilyKey()
+		var gen atomic.Uint64
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.Copy(io.Discard, r.Body)
 			now := time.Now()
@@ -282,7 +286,8 @@ func boundHandler(name string, j *jose, s *samples) (http.Handler, error) {
 				return
 			}
 			resp := s.userResp
-			resp.AccessToken, resp.IDToken, resp.RefreshToken = at, "", randomB64(32)
+			resp.AccessToken, resp.IDToken = at, ""
+			resp.RefreshToken, _ = refresh.Mint(c.SessionID, gen.Add(1), familyKey)
 			writeJSON(w, resp)
 		}), nil
 	case scIntrospect:

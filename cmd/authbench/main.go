@@ -11,6 +11,9 @@
 //	jwks                GET /.well-known/jwks.json
 //	mixed               1 login : 20 refreshes : 50 userinfo calls
 //	flood               1,000 concurrent wrong-password logins while real users log in
+//	soak                (only when named) refresh for --duration at the first
+//	                    --concurrency, sampling the database file's size, free
+//	                    pages and session rows every --soak-every
 //
 // It reports requests/s, latency percentiles, errors by status, and the
 // server's CPU time and peak RSS (from /proc, when it started the server),
@@ -81,6 +84,8 @@ type options struct {
 	floodRealUsers int
 	floodDuration  time.Duration
 
+	soakEvery time.Duration
+
 	authdBin   string
 	src        string
 	workdir    string
@@ -98,7 +103,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("authbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	scen := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated `list` of scenarios: "+strings.Join(allScenarios, ", "))
+	scen := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated `list` of scenarios: "+strings.Join(knownScenarios, ", ")+" (soak only when named)")
 	algs := fs.String("alg", "RS256,EdDSA", "comma-separated signing `algorithms` to run the scenarios with (a server each)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured `time` of each scenario and bound, after the warm-up")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "warm-up `time` before each measurement")
@@ -118,6 +123,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.floodConns, "flood-conns", 1000, "`number` of concurrent wrong-password requests of the flood, one connection each")
 	fs.IntVar(&o.floodRealUsers, "flood-real-users", 4, "`number` of real users logging in with the right password during the flood")
 	fs.DurationVar(&o.floodDuration, "flood-duration", 0, "how long the flood lasts (default: --duration)")
+	fs.DurationVar(&o.soakEvery, "soak-every", 30*time.Second, "`interval` between the soak's samples of the database file")
 	fs.StringVar(&o.authdBin, "authd", "", "authd `binary` to run (default: go build ./cmd/authd from --src)")
 	fs.StringVar(&o.src, "src", ".", "the authd module's `folder`, to build ./cmd/authd from")
 	fs.StringVar(&o.workdir, "workdir", "", "`folder` for binaries, configs, databases and logs (default: a new temporary folder, removed at the end)")
@@ -143,8 +149,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
 		}
-		if !slices.Contains(allScenarios, s) {
-			return o, fmt.Errorf("--scenarios: unknown scenario %q (want %s)", s, strings.Join(allScenarios, ", "))
+		if !slices.Contains(knownScenarios, s) {
+			return o, fmt.Errorf("--scenarios: unknown scenario %q (want %s)", s, strings.Join(knownScenarios, ", "))
 		}
 		if !slices.Contains(o.scenarios, s) {
 			o.scenarios = append(o.scenarios, s)
@@ -185,6 +191,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("--argon2-*: out of range")
 	case o.floodConns < 1 || o.floodRealUsers < 1:
 		return o, errors.New("--flood-conns and --flood-real-users must be at least 1")
+	case o.soakEvery <= 0:
+		return o, errors.New("--soak-every must be positive")
 	}
 	o.synchronous = strings.ToUpper(o.synchronous)
 	if o.synchronous != "FULL" && o.synchronous != "NORMAL" && o.synchronous != "OFF" {
@@ -282,6 +290,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if o.needs(scFlood) {
 		if err := b.runFlood(ctx); err != nil {
+			return err
+		}
+	}
+	if o.needs(scSoak) {
+		if err := b.runSoak(ctx); err != nil {
 			return err
 		}
 	}
@@ -561,7 +574,7 @@ var boundNames = map[string]string{
 func (b *bench) runScenarios(ctx context.Context) error {
 	var names []string
 	for _, s := range b.o.scenarios {
-		if s != scFlood {
+		if s != scFlood && s != scSoak {
 			names = append(names, s)
 		}
 	}

@@ -48,6 +48,7 @@ type report struct {
 	rows     []row
 	flood    *floodResult
 	floodCfg string
+	soaks    []soakRun
 }
 
 // check is one target: what it asks and whether the run met it.
@@ -342,6 +343,8 @@ func (rep *report) write(w io.Writer) {
 		p("- server RSS before the flood %s, peak during it %s\n\n", fmtKiB(f.RSSBefore), fmtKiB(f.PeakRSSKB))
 	}
 
+	rep.writeSoaks(w)
+
 	var misses []string
 	for _, r := range rep.rows {
 		for _, c := range r.checks() {
@@ -388,6 +391,6 @@ func (f *floodResult) checks() []check {
 // scenarioOrder sorts names by their place in allScenarios.
 func scenarioOrder(names []string) {
 	slices.SortStableFunc(names, func(a, b string) int {
-		return slices.Index(allScenarios, a) - slices.Index(allScenarios, b)
+		return slices.Index(knownScenarios, a) - slices.Index(knownScenarios, b)
 	})
 }

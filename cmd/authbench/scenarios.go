@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -22,10 +23,16 @@ const (
 	scJWKS              = "jwks"
 	scMixed             = "mixed"
 	scFlood             = "flood"
+	scSoak              = "soak"
 )
 
 // allScenarios is the default --scenarios.
 var allScenarios = []string{scPassword, scRefresh, scClientCredentials, scIntrospect, scUserinfo, scJWKS, scMixed, scFlood}
+
+// knownScenarios are those --scenarios accepts: the default ones, and the
+// soak, which runs only when asked for (it lasts the whole --duration and
+// watches the database file).
+var knownScenarios = append(slices.Clone(allScenarios), scSoak)
 
 // userScope is what the public client asks for at login: an ID token, the
 // user claims, and a refresh token.

@@ -151,7 +151,7 @@ func TestSessionsCommands(t *testing.T) {
 	for i, id := range []string{"sess-one", "sess-two"} {
 		s := storage.Session{ID: id, UserID: u.ID, ClientID: "cli-test", Scope: "openid", AuthTime: now, CreatedAt: now.Add(time.Duration(i) * time.Second),
 			LastUsedAt: now, ExpiresAt: now.Add(time.Hour), Address: "192.0.2.7", UserAgent: "Tester/1.0\t(tab)"}
-		if err := db.CreateSession(context.Background(), s, nil); err != nil {
+		if err := db.CreateSession(context.Background(), s); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/authd/authd/config"
 	"github.com/authd/authd/storage/sqlite"
 )
 
@@ -22,7 +23,11 @@ The copy holds password hashes and signing keys: it is created readable
 by its owner only. It does not migrate the database.
 
 To restore: stop the server, copy the backup to the database path, delete
-the database's -wal and -shm files if any, and start the server.`)
+the database's -wal and -shm files if any, and start the server.
+
+backup is for a SQLite database. Back up a PostgreSQL database with the
+server's own tools: pg_dump --format=custom for a consistent snapshot,
+or continuous archiving for point-in-time recovery.`)
 	if done, err := parseOrHelp(e, fs, args); done {
 		return err
 	}
@@ -32,6 +37,9 @@ the database's -wal and -shm files if any, and start the server.`)
 	cfg, err := loadConfig(e, *cfgPath)
 	if err != nil {
 		return err
+	}
+	if config.IsPostgresURL(cfg.Database) {
+		return errors.New(`backup: backup copies a SQLite database; for PostgreSQL use pg_dump (pg_dump --format=custom --file FILE "$DATABASE_URL"), or "authd db copy --to FILE.db" for a SQLite copy`)
 	}
 	// Opening a missing database would create an empty one.
 	if _, err := os.Stat(cfg.Database); err != nil {

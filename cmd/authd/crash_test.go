@@ -12,9 +12,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,6 +26,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // the "sqlite" driver, to read the dead server's file
+
+	"github.com/authd/authd/refresh"
 )
 
 // crashPassword is the password of every user of the crash test.
@@ -60,9 +60,12 @@ type crashStats struct {
 //
 //   - PRAGMA integrity_check of the file the dead process left is "ok";
 //   - every user whose registration was answered 201 exists;
-//   - no family (session) has two live (unspent) refresh tokens;
-//   - every refresh token presented in an answered rotation is spent, and
-//     every refresh token handed out in an answered response exists;
+//   - the family (session) of every chain holds, as its current token, the
+//     newest token handed out in an answered response (or, if that token
+//     was presented in a request that got no answer, possibly its
+//     successor); so every token presented in an answered rotation is of an
+//     earlier generation (spent), and every token handed out is genuine
+//     under the family key the database holds;
 //   - every refresh token handed out in an answered response and not
 //     presented since works exactly once: refreshing with it answers 200,
 //     and presenting it again fails with invalid_grant and revokes its
@@ -186,7 +189,7 @@ func TestCrashSafety(t *testing.T) {
 	crashCheckChains(t, p.url, chains, &stats)
 	p.kill()
 
-	t.Logf("%d kills; %d registrations answered and found; %d logins and %d rotations answered, %d token rows checked; "+
+	t.Logf("%d kills; %d registrations answered and found; %d logins and %d rotations answered, %d family rows checked; "+
 		"%d newest tokens worked exactly once after a restart, %d were in flight at the kill; wall time %s",
 		stats.kills, stats.registrations, stats.logins, stats.rotations, stats.rowsChecked,
 		stats.workedOnce, stats.ambiguous, time.Since(start).Round(time.Millisecond))
@@ -270,46 +273,60 @@ func crashCheckDB(t *testing.T, path string, registered []string, chains []*cras
 		}
 	}
 
-	var sid string
-	var n int
-	err = db.QueryRow(`SELECT session_id, count(*) FROM refresh_tokens WHERE spent_at IS NULL
-		GROUP BY session_id HAVING count(*) > 1 LIMIT 1`).Scan(&sid, &n)
-	switch {
-	case err == sql.ErrNoRows:
-	case err != nil:
-		t.Fatal(err)
-	default:
-		t.Errorf("family %s has %d live refresh tokens", sid, n)
+	type family struct {
+		gen  int64
+		hash string
+		key  []byte
 	}
-
-	// spentAt is whether the token's row exists and whether it is spent.
-	spentAt := func(tok string) (exists, spent bool) {
-		sum := sha256.Sum256([]byte(tok))
-		var s sql.NullInt64
-		err := db.QueryRow(`SELECT spent_at FROM refresh_tokens WHERE hash = ?`, hex.EncodeToString(sum[:])).Scan(&s)
+	// familyOf reads the family a token names, as the database holds it.
+	familyOf := func(p refresh.Parsed) (family, bool) {
+		var f family
+		var gen sql.NullInt64
+		var hash sql.NullString
+		err := db.QueryRow(`SELECT refresh_gen, refresh_hash, refresh_key FROM sessions WHERE id = ?`, p.FamilyID).Scan(&gen, &hash, &f.key)
 		if err == sql.ErrNoRows {
-			return false, false
+			return f, false
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
 		stats.rowsChecked++
-		return true, s.Valid
+		f.gen, f.hash = gen.Int64, hash.String
+		return f, gen.Valid
 	}
 	for _, c := range chains {
-		for _, tok := range c.spent {
-			if exists, spent := spentAt(tok); !exists || !spent {
-				t.Errorf("%s: a token presented in an answered rotation: row exists %v, spent %v; want a spent row", c.user, exists, spent)
-			}
+		if len(c.issued) == 0 {
+			continue
+		}
+		// Every token of this round belongs to the one session its login
+		// started.
+		newest, err := refresh.Parse(c.issued[len(c.issued)-1])
+		if err != nil {
+			t.Fatalf("%s: a token handed out does not parse: %v", c.user, err)
+		}
+		f, ok := familyOf(newest)
+		if !ok {
+			t.Errorf("%s: the family of a token handed out in an answered response is not in the database", c.user)
+			continue
+		}
+		gen := uint64(f.gen)
+		switch {
+		case gen == newest.Generation && f.hash == newest.Hash():
+		case c.inFlight && gen == newest.Generation+1:
+			// The request lost at the kill had rotated it.
+		default:
+			t.Errorf("%s: family at generation %d, want the newest token handed out (generation %d) as current%s",
+				c.user, gen, newest.Generation, map[bool]string{true: " or its successor", false: ""}[c.inFlight])
 		}
 		for _, tok := range c.issued {
-			if exists, _ := spentAt(tok); !exists {
-				t.Errorf("%s: a refresh token handed out in an answered response is not in the database", c.user)
+			p, err := refresh.Parse(tok)
+			if err != nil || p.FamilyID != newest.FamilyID || !p.Genuine(f.key) || p.Generation > gen {
+				t.Errorf("%s: a token handed out is not a genuine generation of the family (%v)", c.user, err)
 			}
 		}
-		if c.newest != "" && !c.inFlight {
-			if _, spent := spentAt(c.newest); spent {
-				t.Errorf("%s: the newest refresh token was never presented, yet it is spent", c.user)
+		for _, tok := range c.spent {
+			if p, err := refresh.Parse(tok); err != nil || p.Generation >= gen {
+				t.Errorf("%s: a token presented in an answered rotation is still current (%v)", c.user, err)
 			}
 		}
 		stats.rotations += len(c.spent)

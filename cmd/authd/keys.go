@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/authd/authd/config"
 	"github.com/authd/authd/keys"
 )
 
@@ -43,20 +44,14 @@ servers on the same database pick the change up within keys.reload_interval.`)
 	if *alg != "" && *alg != "RS256" && *alg != "EdDSA" {
 		return fmt.Errorf("keys rotate: --alg must be RS256 or EdDSA, got %q", *alg)
 	}
-	cfg, err := loadConfig(e, *cfgPath)
-	if err != nil {
-		return err
-	}
-	db, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	km, err := newKeyManager(ctx, cfg, db, slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelError})))
-	if err != nil {
-		return err
-	}
-	res, err := km.Rotate(ctx, *alg)
+	return withKeys(ctx, e, *cfgPath, func(cfg config.Config, km *keys.Manager) error {
+		return rotateKeys(ctx, e, cfg, km, *alg)
+	})
+}
+
+// rotateKeys rotates and reports what changed.
+func rotateKeys(ctx context.Context, e env, cfg config.Config, km *keys.Manager, alg string) error {
+	res, err := km.Rotate(ctx, alg)
 	if err != nil {
 		return fmt.Errorf("keys rotate: %w", err)
 	}
@@ -78,7 +73,20 @@ func cmdKeysList(ctx context.Context, e env, args []string) error {
 	if done, err := parseOrHelp(e, fs, args); done {
 		return err
 	}
-	cfg, err := loadConfig(e, *cfgPath)
+	return withKeys(ctx, e, *cfgPath, func(_ config.Config, km *keys.Manager) error {
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tACTIVATED\tRETIRED\tLEAVES JWKS")
+		for _, k := range km.Keys() {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.State, ts(k.CreatedAt), ts(k.ActivatedAt), ts(k.RetiredAt), ts(k.RemoveAt))
+		}
+		return tw.Flush()
+	})
+}
+
+// withKeys loads the configuration, opens the database and the key manager
+// (which makes the first keys of a new database) and runs fn.
+func withKeys(ctx context.Context, e env, cfgPath string, fn func(config.Config, *keys.Manager) error) error {
+	cfg, err := loadConfig(e, cfgPath)
 	if err != nil {
 		return err
 	}
@@ -91,12 +99,7 @@ func cmdKeysList(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tACTIVATED\tRETIRED\tLEAVES JWKS")
-	for _, k := range km.Keys() {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.State, ts(k.CreatedAt), ts(k.ActivatedAt), ts(k.RetiredAt), ts(k.RemoveAt))
-	}
-	return tw.Flush()
+	return fn(cfg, km)
 }
 
 func orDash(s string) string {

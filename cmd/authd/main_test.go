@@ -206,24 +206,40 @@ func TestServeWithDefaults(t *testing.T) {
 	}
 }
 
-// An in-flight request finishes after the shutdown signal.
+// An in-flight request finishes after the shutdown signal: the handler is
+// already reading its body when shutdown begins, and its answer still
+// comes.
 func TestGracefulShutdown(t *testing.T) {
 	s := startServe(t, testEnv(t))
-	conn, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	addr := strings.TrimPrefix(s.url, "http://")
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	body := "grant_type=password&client_id=cli-test&username=nobody&password=whatever1"
-	fmt.Fprintf(conn, "POST /oauth2/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:10])
-	time.Sleep(100 * time.Millisecond) // let the server start reading the request
+	// With Expect: 100-continue the server answers "100 Continue" when the
+	// handler first reads the body (RFC 9110 §10.1.1): then the request is
+	// in flight, its handler waiting for the body.
+	fmt.Fprintf(conn, "POST /oauth2/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", len(body))
+	br := bufio.NewReader(conn)
+	cont, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("waiting for 100 Continue: %v", err)
+	}
+	if cont.StatusCode != http.StatusContinue {
+		t.Fatalf("status %d before the body was sent, want 100", cont.StatusCode)
+	}
 	stopped := make(chan error, 1)
 	go func() { stopped <- s.stop() }()
-	time.Sleep(200 * time.Millisecond) // shutdown has begun; the request is in flight
-	if _, err := io.WriteString(conn, body[10:]); err != nil {
+	waitRefused(t, addr) // shutdown has begun
+	if _, err := io.WriteString(conn, body); err != nil {
 		t.Fatalf("finishing the request: %v", err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatalf("in-flight request got no response: %v", err)
 	}
@@ -234,6 +250,23 @@ func TestGracefulShutdown(t *testing.T) {
 	if err := <-stopped; err != nil {
 		t.Errorf("serve returned %v", err)
 	}
+}
+
+// waitRefused waits until addr refuses connections: the server has closed
+// its listener, which is the first thing a graceful shutdown does. It fails
+// the test after 30 seconds.
+func waitRefused(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; time.Now().Before(deadline); i++ {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return
+		}
+		c.Close()
+		time.Sleep(time.Duration(min(i+1, 20)) * time.Millisecond)
+	}
+	t.Fatalf("%s still accepts connections 30s after the shutdown signal", addr)
 }
 
 // login tries the password grant and returns the status.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/authd/authd/config"
+	"github.com/authd/authd/storage"
+	"github.com/authd/authd/storage/postgres"
 	"github.com/authd/authd/storage/sqlite"
 )
 
@@ -42,6 +45,7 @@ Commands:
   clients add|list|show|remove|rotate-secret
                         manage the clients stored in the database
   backup FILE           copy the live database to FILE, consistent and verified
+  db copy --to DST      copy the whole database into a new one (SQLite to PostgreSQL)
   version               print version and build information
 
 Every command takes --config FILE (or AUTHD_CONFIG); without it authd runs on
@@ -95,6 +99,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdClients(ctx, e, rest)
 	case "backup":
 		return cmdBackup(ctx, e, rest)
+	case "db":
+		return cmdDB(ctx, e, rest)
 	case "version":
 		return cmdVersion(e, rest)
 	case "help", "-h", "-help", "--help":
@@ -184,10 +190,10 @@ func defaultsNote(e env, cfg config.Config, withVars bool) {
 		what = "built-in defaults and AUTHD_ variables"
 	}
 	if e.cmd == "serve" {
-		newLogger(e.stderr, cfg.Log).Warn("no --config or "+config.PathVar+": using "+what, "database", cfg.Database)
+		newLogger(e.stderr, cfg.Log).Warn("no --config or "+config.PathVar+": using "+what, "database", databaseName(cfg.Database))
 		return
 	}
-	fmt.Fprintf(e.stderr, "authd: no --config or %s: using %s (database %s)\n", config.PathVar, what, cfg.Database)
+	fmt.Fprintf(e.stderr, "authd: no --config or %s: using %s (database %s)\n", config.PathVar, what, databaseName(cfg.Database))
 }
 
 // errNoDatabase is the one line a command gives for a database that does
@@ -196,23 +202,45 @@ func errNoDatabase(path string) error {
 	return fmt.Errorf(`database %s does not exist; run "authd migrate" or "authd serve" to create it`, path)
 }
 
+// errNoSchema is errNoDatabase for a PostgreSQL database that has no authd
+// tables.
+func errNoSchema(url string) error {
+	return fmt.Errorf(`database %s has no authd tables; run "authd migrate" or "authd serve" to create them`, postgres.Redact(url))
+}
+
+// databaseName is the database key as logs and messages may show it:
+// without the password of a PostgreSQL URL.
+func databaseName(database string) string {
+	if config.IsPostgresURL(database) {
+		return postgres.Redact(database)
+	}
+	return database
+}
+
 // openStore opens an existing database and brings its schema up to date:
 // for every command but serve and migrate, which create a missing one. A
-// database that is not there is an error (errNoDatabase): a wrong path
-// must not leave an empty database behind. observeCommit (may be nil)
-// receives every commit's duration.
-func openStore(ctx context.Context, cfg config.Config, observeCommit ...func(time.Duration)) (*sqlite.DB, error) {
-	opts := sqlite.Options{Synchronous: cfg.DatabaseSynchronous, MustExist: true}
+// database that is not there (a missing SQLite file, a PostgreSQL
+// database without authd's tables) is an error: a wrong path or URL must
+// not leave an empty database behind. observeCommit (may be nil) receives
+// every commit's duration.
+func openStore(ctx context.Context, cfg config.Config, observeCommit ...func(time.Duration)) (storage.Storage, error) {
+	var observe func(time.Duration)
 	if len(observeCommit) > 0 {
-		opts.ObserveCommit = observeCommit[0]
+		observe = observeCommit[0]
 	}
-	return openAndMigrate(ctx, cfg, opts)
+	if config.IsPostgresURL(cfg.Database) {
+		return openPostgres(ctx, cfg, cfg.Database, observe, false, nil)
+	}
+	return openAndMigrate(ctx, cfg, sqlite.Options{Synchronous: cfg.DatabaseSynchronous, MustExist: true, ObserveCommit: observe})
 }
 
 // createStore is openStore for serve: a missing database is created, with
 // a warning in the log naming it, since a wrong path in the configuration
 // would otherwise go unnoticed as a server with no users.
-func createStore(ctx context.Context, cfg config.Config, log *slog.Logger, observeCommit func(time.Duration)) (*sqlite.DB, error) {
+func createStore(ctx context.Context, cfg config.Config, log *slog.Logger, observeCommit func(time.Duration)) (storage.Storage, error) {
+	if config.IsPostgresURL(cfg.Database) {
+		return openPostgres(ctx, cfg, cfg.Database, observeCommit, true, log)
+	}
 	_, err := os.Stat(cfg.Database)
 	isNew := errors.Is(err, fs.ErrNotExist)
 	db, err := openAndMigrate(ctx, cfg, sqlite.Options{Synchronous: cfg.DatabaseSynchronous, ObserveCommit: observeCommit})
@@ -237,6 +265,44 @@ func openAndMigrate(ctx context.Context, cfg config.Config, opts sqlite.Options)
 	if _, err := db.Migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
+	}
+	return db, nil
+}
+
+// postgresOptions maps the database_pool keys to the PostgreSQL pool.
+func postgresOptions(cfg config.Config, observeCommit func(time.Duration)) postgres.Options {
+	lifetime := cfg.DatabasePool.ConnMaxLifetime
+	if lifetime == 0 {
+		lifetime = -1 // for ever, as the key says
+	}
+	return postgres.Options{
+		MaxConns:        int32(min(cfg.DatabasePool.MaxOpenConns, math.MaxInt32)),
+		MaxConnLifetime: lifetime,
+		ObserveCommit:   observeCommit,
+	}
+}
+
+// openPostgres opens the PostgreSQL database at url and brings its schema
+// up to date. A database without authd's tables is refused (errNoSchema)
+// unless create, which creates them, with a warning in log (if not nil).
+func openPostgres(ctx context.Context, cfg config.Config, url string, observeCommit func(time.Duration), create bool, log *slog.Logger) (*postgres.DB, error) {
+	db, err := postgres.Open(ctx, url, postgresOptions(cfg, observeCommit))
+	if err != nil {
+		return nil, err
+	}
+	v, err := db.SchemaVersion(ctx)
+	if err == nil && v == 0 && !create {
+		err = errNoSchema(url)
+	}
+	if err == nil {
+		_, err = db.Migrate(ctx)
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if v == 0 && log != nil {
+		log.Warn("database had no authd tables: created them", "database", postgres.Redact(url))
 	}
 	return db, nil
 }
@@ -284,7 +350,16 @@ func cmdMigrate(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := sqlite.Open(ctx, cfg.Database, sqlite.Options{Synchronous: cfg.DatabaseSynchronous})
+	var db interface {
+		Migrate(context.Context) (int, error)
+		SchemaVersion(context.Context) (int, error)
+		Close() error
+	}
+	if config.IsPostgresURL(cfg.Database) {
+		db, err = postgres.Open(ctx, cfg.Database, postgresOptions(cfg, nil))
+	} else {
+		db, err = sqlite.Open(ctx, cfg.Database, sqlite.Options{Synchronous: cfg.DatabaseSynchronous})
+	}
 	if err != nil {
 		return err
 	}

@@ -29,8 +29,9 @@ comes from:
   AuthenticationFailed and names its WWW-Authenticate challenge.
 
 The serializers below rebuild django-rest-auth's RegisterSerializer,
-LoginSerializer and PasswordChangeSerializer from those DRF and Django
-parts, with django-allauth's defaults (username required, email optional),
+LoginSerializer, PasswordChangeSerializer (without and with the old
+password), PasswordResetConfirmSerializer and VerifyEmailSerializer from
+those DRF and Django parts, with django-allauth's defaults (username required, email optional),
 so the shapes (which key, a list or not, non_field_errors) are DRF's own.
 """
 import json
@@ -61,7 +62,7 @@ settings.configure(
     ROOT_URLCONF=__name__,
     REST_FRAMEWORK={
         "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-        "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+        # DRF's default parsers: JSON, form and multipart bodies.
     },
 )
 django.setup()
@@ -69,8 +70,10 @@ django.setup()
 from django.contrib.auth import authenticate, get_user_model  # noqa: E402
 from django.contrib.auth.forms import SetPasswordForm  # noqa: E402
 from django.contrib.auth.password_validation import validate_password  # noqa: E402
+from django.contrib.auth.tokens import default_token_generator  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.http import Http404  # noqa: E402
+from django.utils.http import urlsafe_base64_decode  # noqa: E402
 from django.utils.translation import gettext as _  # noqa: E402
 from rest_framework import exceptions, permissions, serializers, throttling  # noqa: E402
 from rest_framework.authentication import BaseAuthentication  # noqa: E402
@@ -92,6 +95,14 @@ REST_AUTH_EMAIL_TAKEN = "A user is already registered with this e-mail address."
 # (Its "User account is disabled." is never seen with Django's
 # ModelBackend, which refuses inactive users before it: they get this.)
 REST_AUTH_BAD_LOGIN = "Unable to log in with provided credentials."
+# The same, LoginSerializer._validate_username (allauth's default
+# AUTHENTICATION_METHOD, username), for a missing or blank username.
+REST_AUTH_MUST_INCLUDE = 'Must include "username" and "password".'
+# The same, PasswordChangeSerializer.validate_old_password
+# (OLD_PASSWORD_FIELD_ENABLED = True), with no full stop.
+REST_AUTH_INVALID_PASSWORD = "Invalid password"
+# The same, PasswordResetConfirmSerializer.validate, on "uid" or "token".
+REST_AUTH_INVALID_VALUE = "Invalid value"
 # djangorestframework-jwt 1.11.0, rest_framework_jwt/authentication.py,
 # BaseJSONWebTokenAuthentication.authenticate and
 # JSONWebTokenAuthentication.authenticate_header (JWT_AUTH_HEADER_PREFIX
@@ -99,6 +110,9 @@ REST_AUTH_BAD_LOGIN = "Unable to log in with provided credentials."
 JWT_EXPIRED = "Signature has expired."
 JWT_DECODE_ERROR = "Error decoding signature."
 JWT_CHALLENGE = 'JWT realm="api"'
+# The same, JSONWebTokenAuthentication.get_jwt_value.
+JWT_NO_CREDENTIALS = "Invalid Authorization header. No credentials provided."
+JWT_SPACES = "Invalid Authorization header. Credentials string should not contain spaces."
 # djangorestframework-jwt 1.11.0, rest_framework_jwt/serializers.py,
 # RefreshJSONWebTokenSerializer.validate.
 JWT_REFRESH_EXPIRED = "Refresh has expired."
@@ -148,6 +162,8 @@ class LoginSerializer(serializers.Serializer):
     password = serializers.CharField(style={"input_type": "password"})
 
     def validate(self, attrs):
+        if not attrs.get("username"):
+            raise exceptions.ValidationError(REST_AUTH_MUST_INCLUDE)
         user = authenticate(username=attrs.get("username"), password=attrs["password"])
         if user is None:
             raise exceptions.ValidationError(REST_AUTH_BAD_LOGIN)
@@ -168,6 +184,47 @@ class PasswordChangeSerializer(serializers.Serializer):
         return attrs
 
 
+class PasswordChangeWithOldSerializer(PasswordChangeSerializer):
+    """django-rest-auth's PasswordChangeSerializer with
+    OLD_PASSWORD_FIELD_ENABLED = True: the old password is a field of its
+    own, checked before the new ones."""
+
+    old_password = serializers.CharField(max_length=128)
+
+    def validate_old_password(self, value):
+        if not self.context["user"].check_password(value):
+            raise serializers.ValidationError(REST_AUTH_INVALID_PASSWORD)
+        return value
+
+
+class PasswordResetConfirmSerializer(serializers.Serializer):
+    """django-rest-auth's PasswordResetConfirmSerializer: the uid, then
+    Django's SetPasswordForm, then the token."""
+
+    new_password1 = serializers.CharField(max_length=128)
+    new_password2 = serializers.CharField(max_length=128)
+    uid = serializers.CharField()
+    token = serializers.CharField()
+
+    def validate(self, attrs):
+        try:
+            user = User.objects.get(pk=urlsafe_base64_decode(attrs["uid"]).decode())
+        except (TypeError, ValueError, OverflowError, User.DoesNotExist):
+            raise exceptions.ValidationError({"uid": [REST_AUTH_INVALID_VALUE]})
+        form = SetPasswordForm(user=user, data=attrs)
+        if not form.is_valid():
+            raise serializers.ValidationError(form.errors)
+        if not default_token_generator.check_token(user, attrs["token"]):
+            raise exceptions.ValidationError({"token": [REST_AUTH_INVALID_VALUE]})
+        return attrs
+
+
+class VerifyEmailSerializer(serializers.Serializer):
+    """django-rest-auth's VerifyEmailSerializer."""
+
+    key = serializers.CharField()
+
+
 class JWTAuthentication(BaseAuthentication):
     """What djangorestframework-jwt's JSONWebTokenAuthentication does at
     the edges: no header, no user; a bad token, AuthenticationFailed; and
@@ -177,7 +234,12 @@ class JWTAuthentication(BaseAuthentication):
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header:
             return None
-        token = header.split(" ", 1)[1]
+        auth = header.split()
+        if len(auth) == 1:
+            raise exceptions.AuthenticationFailed(_(JWT_NO_CREDENTIALS))
+        if len(auth) > 2:
+            raise exceptions.AuthenticationFailed(_(JWT_SPACES))
+        token = auth[1]
         if token == "expired":
             raise exceptions.AuthenticationFailed(_(JWT_EXPIRED))
         if token == "garbage":
@@ -240,6 +302,47 @@ class MissingView(ProtectedView):
         raise Http404("no such thing")
 
 
+class UserDetailsView(ProtectedView):
+    """The methods of django-rest-auth's UserDetailsView
+    (RetrieveUpdateAPIView): GET, PUT, PATCH, and HEAD through GET."""
+
+    def put(self, request):
+        return Response({})
+
+    def patch(self, request):
+        return Response({})
+
+
+class LogoutView(APIView):
+    """django-rest-auth's LogoutView: GET is refused unless
+    ACCOUNT_LOGOUT_ON_GET, after DRF has listed it as allowed."""
+
+    authentication_classes = []
+    permission_classes = []
+
+    def get(self, request):
+        return self.http_method_not_allowed(request)
+
+    def post(self, request):
+        return Response({})
+
+
+class VerifyEmailView(APIView):
+    """django-rest-auth's VerifyEmailView: an unknown key is Http404."""
+
+    authentication_classes = []
+    permission_classes = []
+    allowed_methods = ("POST", "OPTIONS", "HEAD")
+
+    def get(self, request):
+        raise exceptions.MethodNotAllowed("GET")
+
+    def post(self, request):
+        s = VerifyEmailSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        raise Http404("no such key")
+
+
 factory = APIRequestFactory()
 out = {}
 
@@ -275,6 +378,8 @@ def view_for(serializer):
 Register = view_for(RegisterSerializer)
 Login = view_for(LoginSerializer)
 Change = view_for(PasswordChangeSerializer)
+ChangeWithOld = view_for(PasswordChangeWithOldSerializer)
+ResetConfirm = view_for(PasswordResetConfirmSerializer)
 good = {"username": "newbie", "email": "newbie@example.com", "password1": "Str0ng-enough!", "password2": "Str0ng-enough!"}
 
 # Field errors: {"field": ["message", ...]}, 400.
@@ -293,6 +398,9 @@ record("password_several", Register, post(Register, dict(good, password1="1234",
 # Similarity needs the user, which registration does not pass; a password
 # change does (SetPasswordForm): its errors land on new_password2.
 record("password_too_similar", Change, post(Change, {"new_password1": "Alice1234", "new_password2": "Alice1234"}))
+# The validator names the attribute: this password is close to alice's
+# email address, not to her username, which it checks first.
+record("password_too_similar_email", Change, post(Change, {"new_password1": "alice@example.com", "new_password2": "alice@example.com"}))
 # The same mismatch, worded twice: django-rest-auth's registration (a
 # straight apostrophe, non_field_errors) and Django's SetPasswordForm (a
 # typographic one, on new_password2).
@@ -300,6 +408,29 @@ record("password_mismatch", Register, post(Register, dict(good, password2="Str0n
 record("password_change_mismatch", Change, post(Change, {"new_password1": "Str0ng-enough!", "new_password2": "Str0ng-enough?"}))
 record("login_failed", Login, post(Login, {"username": "alice", "password": "wrong"}))
 record("login_required", Login, post(Login, {"username": "alice"}))
+record("login_must_include", Login, post(Login, {"username": "", "password": "x"}))
+
+# What DRF's CharField refuses besides a missing or blank value: null, a
+# value that is not a string, NUL and lone surrogates; and the
+# max_length=128 of django-rest-auth's password fields.
+record("null", Register, post(Register, dict(good, username=None)))
+record("not_a_string", Register, post(Register, dict(good, username=["newbie"])))
+record("null_characters", Register, post(Register, dict(good, username="new\x00bie")))
+record("surrogate_characters", Register, factory.post(
+    "/", '{"username": "\\ud800", "password1": "Str0ng-enough!", "password2": "Str0ng-enough!"}',
+    content_type="application/json"))
+record("password_max_length", Change, post(Change, {"new_password1": "x" * 129, "new_password2": "x" * 129}))
+# A body that is not a JSON object.
+record("not_a_dictionary", Register, factory.post("/", "[]", content_type="application/json"))
+record("no_data", Register, factory.post("/", "null", content_type="application/json"))
+
+# A password change with the old password required (the old password is a
+# field, checked before the new ones) and a reset confirmation.
+record("old_password_required", ChangeWithOld, post(ChangeWithOld, {"new_password1": "Str0ng-enough!", "new_password2": "Str0ng-enough!"}))
+record("old_password_invalid", ChangeWithOld, post(ChangeWithOld, {"old_password": "wrong", "new_password1": "Str0ng-enough!", "new_password2": "Str0ng-enough?"}))
+record("reset_uid_invalid", ResetConfirm, post(ResetConfirm, {"uid": "!!", "token": "x", "new_password1": "Str0ng-enough!", "new_password2": "Str0ng-enough!"}))
+record("reset_token_invalid", ResetConfirm, post(ResetConfirm, {"uid": "MQ", "token": "x", "new_password1": "Str0ng-enough!", "new_password2": "Str0ng-enough!"}))
+record("verify_email_not_found", VerifyEmailView, post(VerifyEmailView, {"key": "nope"}))
 
 # {"detail": "..."} bodies.
 record("not_authenticated", ProtectedView, factory.get("/"))
@@ -309,7 +440,14 @@ record("jwt_decode_error", ProtectedView, factory.get("/", HTTP_AUTHORIZATION="J
 record("permission_denied", ForbiddenView, factory.get("/", HTTP_AUTHORIZATION="JWT alice"))
 record("not_found", MissingView, factory.get("/", HTTP_AUTHORIZATION="JWT alice"))
 record("method_not_allowed", Register, factory.get("/"))
+# The Allow header lists the view's own methods.
+record("user_method_not_allowed", UserDetailsView, factory.delete("/", HTTP_AUTHORIZATION="JWT alice"))
+record("logout_method_not_allowed", LogoutView, factory.get("/"))
+record("verify_email_method_not_allowed", VerifyEmailView, factory.get("/"))
+record("jwt_no_credentials", ProtectedView, factory.get("/", HTTP_AUTHORIZATION="JWT"))
+record("jwt_credentials_spaces", ProtectedView, factory.get("/", HTTP_AUTHORIZATION="JWT a b"))
 record("unsupported_media_type", Register, factory.post("/", "username=x", content_type="text/plain"))
+record("multipart_no_boundary", Register, factory.post("/", "username=x", content_type="multipart/form-data"))
 record("json_parse_error", Register, factory.post("/", '{"username": ', content_type="application/json"))
 # A wait is rounded up to whole seconds; 0 sends no Retry-After, and a
 # throttle that cannot tell (wait None) leaves the second sentence out.

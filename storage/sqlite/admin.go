@@ -58,10 +58,10 @@ func (db *DB) ListUsers(ctx context.Context, q storage.UserQuery) ([]storage.Use
 }
 
 // DeleteUser implements storage.UserStore. The child tables are emptied
-// explicitly rather than left to ON DELETE CASCADE, so the contract holds
-// for rows whose foreign key does not reach users (refresh tokens carry a
-// user_id of their own); tables added later that reference users or
-// sessions with a cascade are covered by the final delete.
+// explicitly rather than left to ON DELETE CASCADE, so the contract does
+// not hang on the foreign keys; tables added later that reference users or
+// sessions with a cascade are covered by the final delete. A session's
+// refresh family lives in its row and goes with it.
 func (db *DB) DeleteUser(ctx context.Context, id string, now time.Time) ([]string, error) {
 	var live []string
 	err := db.write(ctx, func(tx *sql.Tx) error {
@@ -89,7 +89,7 @@ func (db *DB) DeleteUser(ctx context.Context, id string, now time.Time) ([]strin
 			return err
 		}
 		for _, q := range []string{
-			`DELETE FROM refresh_tokens WHERE user_id = ?1 OR session_id IN (SELECT id FROM sessions WHERE user_id = ?1)`,
+			`DELETE FROM legacy_refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE user_id = ?)`,
 			`DELETE FROM auth_codes WHERE user_id = ?`,
 			`DELETE FROM one_time_tokens WHERE user_id = ?`,
 			`DELETE FROM sessions WHERE user_id = ?`,

@@ -11,14 +11,14 @@ import (
 )
 
 const authCodeCols = `hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge, code_challenge_method,
-	auth_time, created_at, expires_at, redeemed_at, session_id`
+	auth_time, created_at, expires_at, redeemed_at, session_id, sign_in_session_id`
 
 // scanAuthCode reads one row of authCodeCols.
 func scanAuthCode(row interface{ Scan(...any) error }) (storage.AuthCode, error) {
 	var c storage.AuthCode
 	err := row.Scan(&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &c.Scope, &c.Nonce, &c.CodeChallenge,
 		&c.CodeChallengeMethod, timeCol{&c.AuthTime}, timeCol{&c.CreatedAt}, timeCol{&c.ExpiresAt},
-		timeCol{&c.RedeemedAt}, textCol{&c.SessionID})
+		timeCol{&c.RedeemedAt}, textCol{&c.SessionID}, textCol{&c.SignInSessionID})
 	return c, err
 }
 
@@ -29,9 +29,10 @@ func (db *DB) CreateAuthCode(ctx context.Context, c storage.AuthCode) error {
 	}
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO auth_codes (`+authCodeCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.Hash, c.ClientID, c.UserID, c.RedirectURI, c.Scope, c.Nonce, c.CodeChallenge, c.CodeChallengeMethod,
-			timeArg(c.AuthTime), timeArg(c.CreatedAt), timeArg(c.ExpiresAt), timeArg(c.RedeemedAt), textArg(c.SessionID))
+			timeArg(c.AuthTime), timeArg(c.CreatedAt), timeArg(c.ExpiresAt), timeArg(c.RedeemedAt), textArg(c.SessionID),
+			textArg(c.SignInSessionID))
 		return mapErr(err)
 	})
 	if err != nil {
@@ -51,13 +52,17 @@ func (db *DB) GetAuthCode(ctx context.Context, hash string) (storage.AuthCode, e
 
 // redeemAuthCode is the conditional update that picks the one winner of
 // racing redemptions; BEGIN IMMEDIATE runs the racers one after another, so
-// the second finds redeemed_at set.
-const redeemAuthCode = `UPDATE auth_codes SET redeemed_at = ?, session_id = ?
-	WHERE hash = ? AND redeemed_at IS NULL AND expires_at > ?
+// the second finds redeemed_at set. A code bound to a sign-in session is
+// redeemable only while that session lives.
+const redeemAuthCode = `UPDATE auth_codes SET redeemed_at = ?1, session_id = ?2
+	WHERE hash = ?3 AND redeemed_at IS NULL AND expires_at > ?4
+	AND (sign_in_session_id IS NULL OR EXISTS (SELECT 1 FROM sessions s
+		WHERE s.id = auth_codes.sign_in_session_id AND s.ended_at IS NULL
+		AND (s.expires_at IS NULL OR s.expires_at > ?4)))
 	RETURNING ` + authCodeCols
 
 // RedeemAuthCode implements storage.AuthCodeStore.
-func (db *DB) RedeemAuthCode(ctx context.Context, hash string, sess storage.Session, first *storage.RefreshToken, now time.Time) (storage.AuthCode, error) {
+func (db *DB) RedeemAuthCode(ctx context.Context, hash string, sess storage.Session, now time.Time) (storage.AuthCode, error) {
 	if err := requireTime("now", now); err != nil {
 		return storage.AuthCode{}, fmt.Errorf("sqlite: redeem authorization code: %w", err)
 	}
@@ -76,7 +81,7 @@ func (db *DB) RedeemAuthCode(ctx context.Context, hash string, sess storage.Sess
 			case err != nil:
 				return notFound(err)
 			case c.RedeemedAt.IsZero():
-				return storage.ErrNotFound // expired, never redeemed
+				return storage.ErrNotFound // expired or its sign-in ended, never redeemed
 			}
 			// A replay: revoke what the first redemption issued, and commit
 			// that although the call fails.
@@ -84,26 +89,13 @@ func (db *DB) RedeemAuthCode(ctx context.Context, hash string, sess storage.Sess
 			if c.SessionID == "" {
 				return nil
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET ended_at = coalesce(ended_at, ?) WHERE id = ?`,
-				timeArg(now), c.SessionID); err != nil {
-				return err
-			}
-			_, err = tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE session_id = ?`, c.SessionID)
+			_, err := endSession(ctx, tx, c.SessionID, now)
 			return err
 		}
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			sess.ID, sess.UserID, sess.ClientID, sess.Scope, timeArg(sess.AuthTime), timeArg(sess.CreatedAt),
-			timeArg(sess.LastUsedAt), timeArg(sess.ExpiresAt), timeArg(sess.EndedAt), sess.UserAgent, sess.Address)
-		if err != nil {
-			return mapErr(err)
-		}
-		if first == nil {
-			return nil
-		}
-		return insertRefreshToken(ctx, tx, *first)
+		return insertSession(ctx, tx, sess)
 	})
 	switch {
 	case err != nil:

@@ -104,9 +104,8 @@ func TestBackupFailureLeavesNothing(t *testing.T) {
 }
 
 // A backup taken while another handle writes is one snapshot: each write
-// transaction (a session with its first refresh token) is wholly in the
-// copy or wholly out, and the copy holds between the counts before and
-// after the backup.
+// transaction (an import of two users) is wholly in the copy or wholly out,
+// and the copy holds between the counts before and after the backup.
 func TestBackupUnderWrites(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "authd.db")
@@ -127,10 +126,11 @@ func TestBackupUnderWrites(t *testing.T) {
 				return
 			default:
 			}
-			s := storage.Session{ID: fmt.Sprintf("s-%d", i), UserID: "owner", ClientID: "c", CreatedAt: now}
-			tok := storage.RefreshToken{Hash: fmt.Sprintf("t-%d", i), SessionID: s.ID, ClientID: "c", UserID: "owner",
-				CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-			if err := writer.CreateSession(ctx, s, &tok); err != nil {
+			pair := []storage.User{
+				{ID: fmt.Sprintf("a-%d", i), Username: fmt.Sprintf("a-%d", i), CreatedAt: now},
+				{ID: fmt.Sprintf("b-%d", i), Username: fmt.Sprintf("b-%d", i), CreatedAt: now},
+			}
+			if _, err := writer.ImportUsers(ctx, pair); err != nil {
 				werr = err
 				return
 			}
@@ -138,12 +138,12 @@ func TestBackupUnderWrites(t *testing.T) {
 	})
 	// Let some writes land, then back up in the middle of the stream.
 	deadline := time.Now().Add(10 * time.Second)
-	for rowCount(t, db.r, "sessions") < 50 && time.Now().Before(deadline) {
+	for rowCount(t, db.r, "users") < 50 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	low := rowCount(t, db.r, "sessions")
+	low := rowCount(t, db.r, "users")
 	rep, err := db.Backup(ctx, filepath.Join(t.TempDir(), "b.db"))
-	high := rowCount(t, db.r, "sessions")
+	high := rowCount(t, db.r, "users")
 	close(stop)
 	wg.Wait()
 	if err != nil {
@@ -152,12 +152,12 @@ func TestBackupUnderWrites(t *testing.T) {
 	if werr != nil {
 		t.Fatalf("writer: %v", werr)
 	}
-	sessions, tokens := tableRows(rep, "sessions"), tableRows(rep, "refresh_tokens")
-	if sessions != tokens {
-		t.Errorf("copy has %d sessions and %d refresh tokens: a transaction is torn", sessions, tokens)
+	users := tableRows(rep, "users")
+	if (users-1)%2 != 0 {
+		t.Errorf("copy has %d users besides the owner, an odd number: an import of two is torn", users-1)
 	}
-	if sessions < low || sessions > high {
-		t.Errorf("copy has %d sessions, want between %d and %d", sessions, low, high)
+	if users < low || users > high {
+		t.Errorf("copy has %d users, want between %d and %d", users, low, high)
 	}
-	t.Logf("copy: %d sessions (source %d before, %d after)", sessions, low, high)
+	t.Logf("copy: %d users (source %d before, %d after)", users, low, high)
 }

@@ -8,7 +8,7 @@ import (
 	"sync"
 )
 
-// Group commit of refresh-token rotations.
+// Group commit of refresh-family rotations.
 //
 // A rotation must be durable before its answer leaves the server, and with
 // synchronous=FULL every commit costs an fsync (~150 µs on the machine this
@@ -27,7 +27,7 @@ const maxBatch = 128
 
 var errClosed = errors.New("database closed")
 
-// rotation is one queued RotateRefreshToken call.
+// rotation is one queued RotateRefresh call.
 type rotation struct {
 	apply func(ctx context.Context, tx *sql.Tx) error
 	done  chan error

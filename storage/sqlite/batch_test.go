@@ -36,9 +36,9 @@ func TestGroupCommitOutcomes(t *testing.T) {
 	}
 	const families = 40
 	for i := range families {
-		s := storage.Session{ID: fmt.Sprint("s", i), UserID: "u", ClientID: "c", AuthTime: now, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)}
-		first := storage.RefreshToken{Hash: fmt.Sprint("t", i), SessionID: s.ID, ClientID: "c", UserID: "u", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-		if err := db.CreateSession(ctx, s, &first); err != nil {
+		s := storage.Session{ID: fmt.Sprint("s", i), UserID: "u", ClientID: "c", AuthTime: now, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour),
+			Refresh: &storage.RefreshFamily{Generation: 1, Hash: fmt.Sprint("t", i), Key: make([]byte, 32), ExpiresAt: now.Add(time.Hour)}}
+		if err := db.CreateSession(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -51,7 +51,7 @@ func TestGroupCommitOutcomes(t *testing.T) {
 	mu.Lock()
 	before := commits
 	mu.Unlock()
-	// Two racers per token: one wins, one gets ErrSpent.
+	// Two racers per family: one wins, one gets ErrSpent.
 	errs := make([]error, 2*families)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
@@ -59,12 +59,12 @@ func TestGroupCommitOutcomes(t *testing.T) {
 		wg.Go(func() {
 			<-start
 			f := i / 2
-			next := storage.RefreshToken{Hash: fmt.Sprint("t", f, "-", i), ClientID: "c", UserID: "u", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-			errs[i] = db.RotateRefreshToken(ctx, fmt.Sprint("t", f), next, nil, time.Time{}, now)
+			next := storage.RefreshRotation{Hash: fmt.Sprint("t", f, "-", i), ExpiresAt: now.Add(time.Hour)}
+			errs[i] = db.RotateRefresh(ctx, fmt.Sprint("s", f), 1, next, now)
 			if errs[i] == nil {
-				// Durable on return: the new token is readable at once.
-				if _, err := db.GetRefreshToken(ctx, next.Hash); err != nil {
-					t.Errorf("rotation %d returned before its token was readable: %v", i, err)
+				// Durable on return: the new hash is readable at once.
+				if s, err := db.GetSession(ctx, fmt.Sprint("s", f)); err != nil || s.Refresh == nil || s.Refresh.Hash != next.Hash {
+					t.Errorf("rotation %d returned before it was readable: %v", i, err)
 				}
 			}
 		})
@@ -99,9 +99,9 @@ func TestRotateAfterClose(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	err = db.RotateRefreshToken(t.Context(), "x", storage.RefreshToken{Hash: "y"}, nil, time.Time{}, time.Now())
+	err = db.RotateRefresh(t.Context(), "x", 1, storage.RefreshRotation{Hash: "y"}, time.Now())
 	if err == nil {
-		t.Error("RotateRefreshToken after Close succeeded")
+		t.Error("RotateRefresh after Close succeeded")
 	}
 	// The batcher itself refuses work once stopped (no hang, no panic).
 	if err := db.submit(nil); !errors.Is(err, errClosed) {

@@ -106,6 +106,15 @@ func schemaVersion(ctx context.Context, q querier) (int, error) {
 // processes running it at once serialise on the write lock and apply each
 // migration once. It refuses, with storage.ErrSchemaTooNew, a database that a
 // newer authd migrated.
+//
+// When it applied a migration to a database created without incremental
+// auto-vacuum (by a release before it), it then converts the database with
+// a VACUUM, which rewrites the whole file: once, at the upgrade, taking
+// about as long as copying the file and holding the write lock meanwhile.
+// If that VACUUM fails, the migrations stay applied and the error says so;
+// the conversion can be done later, with authd stopped, by
+// `sqlite3 FILE 'PRAGMA auto_vacuum = INCREMENTAL; VACUUM;'`. Until then the
+// database works as before, only without returning free pages.
 func (db *DB) Migrate(ctx context.Context) (applied int, err error) {
 	err = db.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, createSchemaMigrations)
@@ -145,5 +154,30 @@ func (db *DB) Migrate(ctx context.Context) (applied int, err error) {
 			applied++
 		}
 	}
+	if applied > 0 {
+		if err := db.convertToIncrementalVacuum(ctx); err != nil {
+			return applied, fmt.Errorf("sqlite: migrate: %d migration(s) applied, but the one-time conversion to incremental auto-vacuum failed: %w", applied, err)
+		}
+	}
 	return applied, nil
+}
+
+// convertToIncrementalVacuum runs VACUUM on a database whose auto_vacuum is
+// not yet INCREMENTAL. The write connection asks for INCREMENTAL when it
+// opens (see Open), and VACUUM applies what was asked.
+func (db *DB) convertToIncrementalVacuum(ctx context.Context) error {
+	var mode int
+	if err := db.w.QueryRowContext(ctx, `PRAGMA auto_vacuum`).Scan(&mode); err != nil {
+		return err
+	}
+	if mode == autoVacuumIncremental {
+		return nil
+	}
+	if _, err := db.w.ExecContext(ctx, fmt.Sprintf(`PRAGMA auto_vacuum = %d`, autoVacuumIncremental)); err != nil {
+		return err
+	}
+	if _, err := db.w.ExecContext(ctx, `VACUUM`); err != nil {
+		return fmt.Errorf("vacuum: %w", err)
+	}
+	return nil
 }

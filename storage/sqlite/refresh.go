@@ -11,146 +11,118 @@ import (
 	"github.com/authd/authd/storage"
 )
 
-const refreshCols = `hash, session_id, client_id, user_id, scope, created_at, expires_at, spent_at, replay, replay_until`
-
-// scanRefreshToken reads one row of refreshCols.
-func scanRefreshToken(row interface{ Scan(...any) error }) (storage.RefreshToken, error) {
-	var t storage.RefreshToken
-	err := row.Scan(&t.Hash, &t.SessionID, &t.ClientID, &t.UserID, &t.Scope, timeCol{&t.CreatedAt},
-		timeCol{&t.ExpiresAt}, timeCol{&t.SpentAt}, &t.Replay, timeCol{&t.ReplayUntil})
-	return t, err
-}
-
-// insertRefreshToken inserts t; ErrAlreadyExists when its hash is taken.
-func insertRefreshToken(ctx context.Context, tx *sql.Tx, t storage.RefreshToken) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.Hash, t.SessionID, t.ClientID, t.UserID, t.Scope, timeArg(t.CreatedAt),
-		timeArg(t.ExpiresAt), timeArg(t.SpentAt), blobArg(t.Replay), timeArg(t.ReplayUntil))
-	return mapErr(err)
-}
-
-// GetRefreshToken implements storage.RefreshTokenStore.
-func (db *DB) GetRefreshToken(ctx context.Context, hash string) (storage.RefreshToken, error) {
-	st, err := db.rStmts.get(ctx, `SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = ?`)
-	if err != nil {
-		return storage.RefreshToken{}, fmt.Errorf("sqlite: get refresh token: %w", err)
-	}
-	t, err := scanRefreshToken(st.QueryRowContext(ctx, hash))
-	if err != nil {
-		return storage.RefreshToken{}, fmt.Errorf("sqlite: get refresh token: %w", notFound(err))
-	}
-	return t, nil
-}
-
-// GetRefreshFamily implements storage.RefreshTokenStore: one prepared
-// read on the hot path of the refresh grant instead of three.
-func (db *DB) GetRefreshFamily(ctx context.Context, hash string) (storage.RefreshToken, storage.Session, storage.User, error) {
-	st, err := db.rStmts.get(ctx, `SELECT `+prefixed("t", refreshCols)+`, `+prefixed("s", sessionCols)+`, `+prefixed("u", userCols)+`
-		FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = t.user_id
-		WHERE t.hash = ?`)
-	if err != nil {
-		return storage.RefreshToken{}, storage.Session{}, storage.User{}, fmt.Errorf("sqlite: get refresh family: %w", err)
-	}
-	var t storage.RefreshToken
-	var s storage.Session
-	var u storage.User
-	err = st.QueryRowContext(ctx, hash).Scan(
-		&t.Hash, &t.SessionID, &t.ClientID, &t.UserID, &t.Scope, timeCol{&t.CreatedAt},
-		timeCol{&t.ExpiresAt}, timeCol{&t.SpentAt}, &t.Replay, timeCol{&t.ReplayUntil},
-		&s.ID, &s.UserID, &s.ClientID, &s.Scope, timeCol{&s.AuthTime}, timeCol{&s.CreatedAt},
-		timeCol{&s.LastUsedAt}, timeCol{&s.ExpiresAt}, timeCol{&s.EndedAt}, &s.UserAgent, &s.Address,
-		&u.ID, &u.PK, &u.Username, textCol{&u.Email}, &u.EmailVerified, &u.PasswordHash,
-		&u.FirstName, &u.LastName, &u.Disabled, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
-	if err != nil {
-		return storage.RefreshToken{}, storage.Session{}, storage.User{}, fmt.Errorf("sqlite: get refresh family: %w", notFound(err))
-	}
-	return t, s, u, nil
-}
-
 // prefixed qualifies each column of a column list with a table alias.
 func prefixed(alias, cols string) string {
-	parts := strings.Split(cols, ", ")
+	parts := strings.Split(cols, ",")
 	for i, c := range parts {
-		parts[i] = alias + "." + c
+		parts[i] = alias + "." + strings.TrimSpace(c)
 	}
 	return strings.Join(parts, ", ")
 }
 
-// spendRefreshToken is the conditional update that picks the one winner of
-// racing rotations: only a call that finds the token unspent, in a live
-// session, changes the row. The write lock taken by BEGIN IMMEDIATE makes
-// the racers run it one after another, so the second finds spent_at set.
-const spendRefreshToken = `UPDATE refresh_tokens SET spent_at = ?, replay = ?, replay_until = ?
-	WHERE hash = ? AND spent_at IS NULL
-	AND EXISTS (SELECT 1 FROM sessions WHERE sessions.id = refresh_tokens.session_id AND sessions.ended_at IS NULL)
-	RETURNING session_id`
+// rotateRefresh is the conditional update that picks the one winner of
+// racing rotations: only a call that finds the family live at fromGen (?1)
+// changes the row. The write lock taken by BEGIN IMMEDIATE makes the racers
+// run it one after another, so the second finds the generation moved on.
+// The key (?3) is written only into a family that has none, and such a
+// family is not rotated without one.
+const rotateRefresh = `UPDATE sessions SET refresh_gen = ?1 + 1, refresh_hash = ?2,
+	refresh_key = coalesce(refresh_key, ?3), refresh_expires_at = ?4, last_used_at = ?5,
+	replay = ?6, replay_gen = CASE WHEN ?6 IS NULL THEN NULL ELSE ?1 END, replay_until = ?7
+	WHERE id = ?8 AND refresh_gen = ?1 AND ended_at IS NULL
+	AND (refresh_key IS NOT NULL OR ?3 IS NOT NULL)`
 
-// RotateRefreshToken implements storage.RefreshTokenStore.
-//
-// next.SessionID may be left empty: it is set to the family of oldHash. A
-// next in another family is an error.
-func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, next storage.RefreshToken, replay []byte, replayUntil, now time.Time) error {
-	if err := requireTime("now", now); err != nil {
-		return fmt.Errorf("sqlite: rotate refresh token: %w", err)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("sqlite: rotate refresh token: %w", err)
-	}
-	spend, err := db.wStmts.get(ctx, spendRefreshToken)
-	if err != nil {
-		return fmt.Errorf("sqlite: rotate refresh token: %w", err)
-	}
-	// Rotations are committed in groups (batch.go): this one returns when
-	// the transaction holding it has committed.
-	err = db.submit(func(ctx context.Context, tx *sql.Tx) error {
-		var sessionID string
-		err := tx.StmtContext(ctx, spend).QueryRowContext(ctx,
-			timeArg(now), blobArg(replay), timeArg(replayUntil), oldHash).Scan(&sessionID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return whyNotSpendable(ctx, tx, oldHash)
-		}
-		if err != nil {
-			return err
-		}
-		switch next.SessionID {
-		case "":
-			next.SessionID = sessionID
-		case sessionID:
-		default:
-			return fmt.Errorf("next token is in session %q, not in the family %q of the old one", next.SessionID, sessionID)
-		}
-		if err := insertRefreshToken(ctx, tx, next); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE sessions SET last_used_at = ? WHERE id = ?`, timeArg(now), sessionID)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("sqlite: rotate refresh token: %w", err)
+// RotateRefresh implements storage.RefreshFamilyStore.
+func (db *DB) RotateRefresh(ctx context.Context, sid string, fromGen uint64, next storage.RefreshRotation, now time.Time) error {
+	if err := db.rotateRefresh(ctx, sid, fromGen, next, now); err != nil {
+		return fmt.Errorf("sqlite: rotate refresh family: %w", err)
 	}
 	return nil
 }
 
-// whyNotSpendable tells, for a token the spending update did not change,
-// whether it is unknown or its session ended (storage.ErrNotFound) or it was
-// already spent (storage.ErrSpent).
-func whyNotSpendable(ctx context.Context, tx *sql.Tx, hash string) error {
-	var spent, live bool
-	err := tx.QueryRowContext(ctx, `SELECT t.spent_at IS NOT NULL, s.id IS NOT NULL AND s.ended_at IS NULL
-		FROM refresh_tokens t LEFT JOIN sessions s ON s.id = t.session_id
-		WHERE t.hash = ?`, hash).Scan(&spent, &live)
+func (db *DB) rotateRefresh(ctx context.Context, sid string, fromGen uint64, next storage.RefreshRotation, now time.Time) error {
+	if err := requireTime("now", now); err != nil {
+		return err
+	}
+	if next.Hash == "" {
+		return errors.New("the rotation has no hash")
+	}
+	from, err := genArg(fromGen)
+	if err == nil {
+		_, err = genArg(fromGen + 1)
+	}
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	st, err := db.wStmts.get(ctx, rotateRefresh)
+	if err != nil {
+		return err
+	}
+	replay, replayUntil := blobArg(next.Replay), timeArg(next.ReplayUntil)
+	if replay == nil {
+		replayUntil = nil
+	}
+	// Rotations are committed in groups (batch.go): this one returns when
+	// the transaction holding it has committed.
+	return db.submit(func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.StmtContext(ctx, st).ExecContext(ctx, from, next.Hash, blobArg(next.Key),
+			timeArg(next.ExpiresAt), timeArg(now), replay, replayUntil, sid)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return whyNotRotated(ctx, tx, sid, fromGen)
+		}
+		if fromGen > 0 {
+			return nil
+		}
+		// Only a family migrated from the previous format sits at
+		// generation 0 with a legacy token; it leaves that format now.
+		_, err = tx.ExecContext(ctx, `DELETE FROM legacy_refresh_tokens WHERE session_id = ?`, sid)
+		return err
+	})
+}
+
+// whyNotRotated tells, for a family the rotation did not change, whether
+// the session is unknown, ended or without a family, or the generation is
+// one the family has not reached (storage.ErrNotFound), or the family
+// already moved past fromGen (storage.ErrSpent).
+func whyNotRotated(ctx context.Context, tx *sql.Tx, sid string, fromGen uint64) error {
+	var live, keyless bool
+	var gen sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT ended_at IS NULL, refresh_gen, refresh_key IS NULL
+		FROM sessions WHERE id = ?`, sid).Scan(&live, &gen, &keyless)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return storage.ErrNotFound
 	case err != nil:
 		return err
-	case !live:
+	case !live || !gen.Valid:
 		return storage.ErrNotFound
-	case spent:
+	case uint64(gen.Int64) > fromGen:
 		return storage.ErrSpent
+	case uint64(gen.Int64) < fromGen:
+		return storage.ErrNotFound
+	case keyless:
+		return errors.New("a family without a key must be given one when it rotates")
 	default:
-		// The update found it unspent in a live session a moment ago, under
+		// The update found the family live at fromGen a moment ago, under
 		// the same write lock: this cannot happen.
-		return fmt.Errorf("token neither spent nor in an ended session, yet not spendable")
+		return fmt.Errorf("family live at generation %d, yet not rotated", fromGen)
 	}
+}
+
+// LegacyRefreshSession implements storage.RefreshFamilyStore.
+func (db *DB) LegacyRefreshSession(ctx context.Context, hash string) (string, error) {
+	var sid string
+	err := db.r.QueryRowContext(ctx, `SELECT session_id FROM legacy_refresh_tokens WHERE hash = ?`, hash).Scan(&sid)
+	if err != nil {
+		return "", fmt.Errorf("sqlite: legacy refresh session: %w", notFound(err))
+	}
+	return sid, nil
 }

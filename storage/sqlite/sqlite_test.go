@@ -230,7 +230,8 @@ func TestMigrateConcurrently(t *testing.T) {
 // writeLoad is what each writer (handle or process) does to a shared
 // database: for i < n, create user prefix-i, add key prefix-i with
 // UpdateKeys, and try to rotate the shared token tok-i (sessions s-i, made
-// by setupShared) to prefix-next-i. It returns the first unexpected error.
+// by setupShared) from generation 1 to prefix-next-i. It returns the first
+// unexpected error.
 func writeLoad(ctx context.Context, db *DB, prefix string, n int) error {
 	for i := range n {
 		now := time.Unix(1e9, int64(i)).UTC()
@@ -245,9 +246,9 @@ func writeLoad(ctx context.Context, db *DB, prefix string, n int) error {
 		if err != nil {
 			return err
 		}
-		next := storage.RefreshToken{Hash: fmt.Sprintf("%s-next-%d", prefix, i), SessionID: fmt.Sprintf("s-%d", i),
-			ClientID: "c", UserID: "owner", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-		err = db.RotateRefreshToken(ctx, fmt.Sprintf("tok-%d", i), next, []byte(prefix), now.Add(time.Second), now)
+		next := storage.RefreshRotation{Hash: fmt.Sprintf("%s-next-%d", prefix, i), ExpiresAt: now.Add(time.Hour),
+			Replay: []byte(prefix), ReplayUntil: now.Add(time.Second)}
+		err = db.RotateRefresh(ctx, fmt.Sprintf("s-%d", i), 1, next, now)
 		if err != nil && !errors.Is(err, storage.ErrSpent) {
 			return err
 		}
@@ -267,10 +268,9 @@ func setupShared(t *testing.T, db *DB, n int) {
 		t.Fatalf("CreateUser: %v", err)
 	}
 	for i := range n {
-		s := storage.Session{ID: fmt.Sprintf("s-%d", i), UserID: "owner", ClientID: "c", CreatedAt: now}
-		tok := storage.RefreshToken{Hash: fmt.Sprintf("tok-%d", i), SessionID: s.ID, ClientID: "c",
-			UserID: "owner", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-		if err := db.CreateSession(ctx, s, &tok); err != nil {
+		s := storage.Session{ID: fmt.Sprintf("s-%d", i), UserID: "owner", ClientID: "c", CreatedAt: now,
+			Refresh: &storage.RefreshFamily{Generation: 1, Hash: fmt.Sprintf("tok-%d", i), Key: make([]byte, 32), ExpiresAt: now.Add(time.Hour)}}
+		if err := db.CreateSession(ctx, s); err != nil {
 			t.Fatalf("CreateSession: %v", err)
 		}
 	}
@@ -278,7 +278,7 @@ func setupShared(t *testing.T, db *DB, n int) {
 
 // checkShared checks the result of writeLoad by every prefix: every user
 // and key is there (no lost update), the users have distinct pks, and
-// every shared token has exactly one successor.
+// every shared family was rotated by exactly one writer.
 func checkShared(t *testing.T, db *DB, prefixes []string, n int) {
 	t.Helper()
 	ctx := t.Context()
@@ -308,14 +308,18 @@ func checkShared(t *testing.T, db *DB, prefixes []string, n int) {
 		}
 	}
 	for i := range n {
+		s, err := db.GetSession(ctx, fmt.Sprintf("s-%d", i))
+		if err != nil {
+			t.Fatalf("GetSession: %v", err)
+		}
 		var winners []string
 		for _, p := range prefixes {
-			if _, err := db.GetRefreshToken(ctx, fmt.Sprintf("%s-next-%d", p, i)); err == nil {
+			if s.Refresh.Hash == fmt.Sprintf("%s-next-%d", p, i) {
 				winners = append(winners, p)
 			}
 		}
-		if len(winners) != 1 {
-			t.Errorf("tok-%d rotated by %q, want exactly one writer", i, winners)
+		if len(winners) != 1 || s.Refresh.Generation != 2 || string(s.Refresh.Replay) != winners[0] {
+			t.Errorf("s-%d rotated by %q to %+v, want exactly one writer, once", i, winners, s.Refresh)
 		}
 	}
 }

@@ -50,9 +50,15 @@ func checkPK(pk int64) error {
 // scanUser reads one row of userCols.
 func scanUser(row interface{ Scan(...any) error }) (storage.User, error) {
 	var u storage.User
-	err := row.Scan(&u.ID, &u.PK, &u.Username, textCol{&u.Email}, &u.EmailVerified, &u.PasswordHash,
-		&u.FirstName, &u.LastName, &u.Disabled, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
+	err := row.Scan(userTargets(&u)...)
 	return u, err
+}
+
+// userTargets are the scan destinations of userCols, in order: the one
+// list every query that reads users uses.
+func userTargets(u *storage.User) []any {
+	return []any{&u.ID, &u.PK, &u.Username, textCol{&u.Email}, &u.EmailVerified, &u.PasswordHash,
+		&u.FirstName, &u.LastName, &u.Disabled, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt}}
 }
 
 // CreateUser implements storage.UserStore.
@@ -360,10 +366,12 @@ func oneRow(res sql.Result) error {
 	return nil
 }
 
-// endUserSessions ends the user's live sessions except keep, deletes their
-// refresh tokens, and returns the ids it ended, sorted.
+// endUserSessions ends the user's live sessions except keep, erases their
+// refresh families, deletes the user's unredeemed authorization codes
+// except those the sign-in session keep issued, and returns the ids it
+// ended, sorted.
 func endUserSessions(ctx context.Context, tx *sql.Tx, userID, keep string, now time.Time) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, `UPDATE sessions SET ended_at = ?
+	rows, err := tx.QueryContext(ctx, `UPDATE sessions SET ended_at = ?, `+clearFamily+`
 		WHERE user_id = ? AND id <> ? AND ended_at IS NULL RETURNING id`,
 		timeArg(now), userID, keep)
 	if err != nil {
@@ -385,11 +393,18 @@ func endUserSessions(ctx context.Context, tx *sql.Tx, userID, keep string, now t
 	if err := rows.Close(); err != nil {
 		return nil, err
 	}
-	// Tokens of sessions ended earlier are already gone, so this deletes
-	// exactly the tokens of the sessions just ended.
-	_, err = tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE session_id IN
+	// Legacy tokens of sessions ended earlier are already gone, so this
+	// deletes exactly those of the sessions just ended.
+	_, err = tx.ExecContext(ctx, `DELETE FROM legacy_refresh_tokens WHERE session_id IN
 		(SELECT id FROM sessions WHERE user_id = ? AND id <> ? AND ended_at IS NOT NULL)`,
 		userID, keep)
+	if err != nil {
+		return nil, err
+	}
+	// A code issued before the end must not start a session after it.
+	// Redeemed codes stay: a replay of one must still be recognised.
+	_, err = tx.ExecContext(ctx, `DELETE FROM auth_codes WHERE user_id = ?1 AND redeemed_at IS NULL
+		AND (?2 = '' OR sign_in_session_id IS NULL OR sign_in_session_id <> ?2)`, userID, keep)
 	if err != nil {
 		return nil, err
 	}

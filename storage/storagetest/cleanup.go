@@ -27,7 +27,10 @@ func testRevokeJTI(t *testing.T, s storage.Storage) {
 	}{
 		{"now", at(0), []storage.RevokedJTI{{JTI: "jti-live", Exp: at(time.Hour)}}},
 		{"before both expire", at(-2 * time.Hour), []storage.RevokedJTI{{JTI: "jti-old", Exp: at(-time.Hour)}, {JTI: "jti-live", Exp: at(time.Hour)}}},
-		{"at exp", at(time.Hour), nil},
+		// Kept for the clock skew after exp, and until the end of it.
+		{"at exp", at(time.Hour), []storage.RevokedJTI{{JTI: "jti-live", Exp: at(time.Hour)}}},
+		{"at exp + skew", at(time.Hour + storage.RevocationSkew), []storage.RevokedJTI{{JTI: "jti-live", Exp: at(time.Hour)}}},
+		{"after exp + skew", at(time.Hour + storage.RevocationSkew + time.Nanosecond), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,27 +73,6 @@ func testDeleteExpired(t *testing.T, s storage.Storage) {
 		// all, and a check of what is left.
 		setup func(t *testing.T, p string) (want int, check func(t *testing.T))
 	}{
-		{"refresh tokens", 1, func(t *testing.T, p string) (int, func(t *testing.T)) {
-			for i := range 4 {
-				sess := newSession(fmt.Sprintf("%ss%d", p, i), p+"user", at(0))
-				sess.ExpiresAt = future
-				tok := newToken(fmt.Sprintf("%stok-%d", p, i), sess, at(0))
-				tok.ExpiresAt = past(i)
-				if i == 3 {
-					tok.ExpiresAt = future
-				}
-				if err := s.CreateSession(ctx, sess, &tok); err != nil {
-					t.Fatalf("CreateSession: %v", err)
-				}
-			}
-			return 3, func(t *testing.T) {
-				checkTokensGone(t, s, p+"tok-0", p+"tok-1", p+"tok-2")
-				checkTokensExist(t, s, p+"tok-3")
-				for i := range 4 {
-					mustGetSession(t, s, fmt.Sprintf("%ss%d", p, i))
-				}
-			}
-		}},
 		{"sessions", 1, func(t *testing.T, p string) (int, func(t *testing.T)) {
 			for i := range 4 {
 				sess := newSession(fmt.Sprintf("%ss%d", p, i), p+"user", at(0))
@@ -109,45 +91,37 @@ func testDeleteExpired(t *testing.T, s storage.Storage) {
 			}
 		}},
 		{"replay data", 1, func(t *testing.T, p string) (int, func(t *testing.T)) {
-			sess := newSession(p+"s", p+"user", at(0))
-			sess.ExpiresAt = future
-			tok := newToken(p+"tok-0", sess, at(0))
-			tok.ExpiresAt = future
-			if err := s.CreateSession(ctx, sess, &tok); err != nil {
-				t.Fatalf("CreateSession: %v", err)
-			}
-			// tok-0 … tok-2 spent with a grace that has ended, tok-3 spent
-			// within its grace, tok-4 unspent.
+			// Four families, each rotated once: three with a grace that has
+			// ended, one within it.
 			for i := range 4 {
-				next := newToken(fmt.Sprintf("%stok-%d", p, i+1), sess, at(time.Duration(i)))
-				next.ExpiresAt = future
+				sess := newSession(fmt.Sprintf("%ss%d", p, i), p+"user", at(0))
+				sess.ExpiresAt = future
+				mustCreateSession(t, s, sess, fmt.Sprintf("%stok-%d", p, i))
 				until := past(i)
 				if i == 3 {
 					until = future
 				}
-				err := s.RotateRefreshToken(ctx, fmt.Sprintf("%stok-%d", p, i), next,
-					[]byte("sealed"), until, at(time.Duration(i)))
-				if err != nil {
-					t.Fatalf("RotateRefreshToken: %v", err)
-				}
+				mustRotate(t, s, sess.ID, 1, storage.RefreshRotation{Hash: fmt.Sprintf("%stok-%d-next", p, i),
+					ExpiresAt: future, Replay: []byte("sealed"), ReplayUntil: until}, at(0))
 			}
 			return 3, func(t *testing.T) {
-				for i := range 5 {
-					got := mustGetRefreshToken(t, s, fmt.Sprintf("%stok-%d", p, i))
-					// The spent token itself stays until its ExpiresAt, so
-					// its reuse is still detected.
-					if i < 4 && got.SpentAt.IsZero() {
-						t.Errorf("tok-%d: SpentAt is zero", i)
+				for i := range 4 {
+					f := mustGetSession(t, s, fmt.Sprintf("%ss%d", p, i)).Refresh
+					// The family itself stays, at its generation.
+					if f == nil || f.Generation != 2 {
+						t.Errorf("s%d: family %+v, want it at generation 2", i, f)
+						continue
 					}
-					if wantReplay := i == 3; (got.Replay != nil) != wantReplay {
-						t.Errorf("tok-%d: Replay = %q, want it kept: %v", i, got.Replay, wantReplay)
+					if wantReplay := i == 3; (f.Replay != nil) != wantReplay {
+						t.Errorf("s%d: Replay = %q, want it kept: %v", i, f.Replay, wantReplay)
 					}
 				}
 			}
 		}},
 		{"revoked jtis", 1, func(t *testing.T, p string) (int, func(t *testing.T)) {
 			for i := range 4 {
-				exp := past(i)
+				// Past exp + skew, and so deletable.
+				exp := past(i).Add(-storage.RevocationSkew)
 				if i == 3 {
 					exp = future
 				}
@@ -188,7 +162,7 @@ func testDeleteExpired(t *testing.T, s storage.Storage) {
 		}},
 		{"each kind has its own limit", 2, func(t *testing.T, p string) (int, func(t *testing.T)) {
 			for i := range 3 {
-				if err := s.RevokeJTI(ctx, fmt.Sprintf("%sjti-%d", p, i), past(i)); err != nil {
+				if err := s.RevokeJTI(ctx, fmt.Sprintf("%sjti-%d", p, i), past(i).Add(-storage.RevocationSkew)); err != nil {
 					t.Fatalf("RevokeJTI: %v", err)
 				}
 				o := newOneTimeToken(fmt.Sprintf("%sott-%d", p, i), storage.PurposeReset, p+"user", at(0))
@@ -236,23 +210,78 @@ func testDeleteExpired(t *testing.T, s storage.Storage) {
 		})
 	}
 
-	t.Run("session with its tokens", func(t *testing.T) {
+	t.Run("session with its family", func(t *testing.T) {
 		mustCreateUser(t, s, newUser("u-last", "last", ""))
 		sess := newSession("s-last", "u-last", at(0))
 		sess.ExpiresAt = past(0)
-		// The token outlives its session (which a server never does) so
-		// that only the session can take it along.
-		tok := newToken("tok-last", sess, at(0))
-		tok.ExpiresAt = future
-		if err := s.CreateSession(ctx, sess, &tok); err != nil {
-			t.Fatalf("CreateSession: %v", err)
-		}
+		mustCreateSession(t, s, sess, "tok-last")
 		n, err := s.DeleteExpired(ctx, now, 10)
-		if err != nil || n != 2 {
-			t.Errorf("DeleteExpired = %d, %v; want 2 (the session and its token)", n, err)
+		if err != nil || n != 1 {
+			t.Errorf("DeleteExpired = %d, %v; want 1 (the session, its family in it)", n, err)
 		}
 		_, err = s.GetSession(ctx, "s-last")
 		checkErr(t, "GetSession", err, storage.ErrNotFound)
-		checkTokensGone(t, s, "tok-last")
 	})
+
+	t.Run("revoked jti within the skew", func(t *testing.T) {
+		exp := now.Add(-storage.RevocationSkew)
+		if err := s.RevokeJTI(ctx, "jti-skew", exp); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.DeleteExpired(ctx, now, 10); err != nil || n != 0 {
+			t.Errorf("DeleteExpired at exp + skew = %d, %v; want 0", n, err)
+		}
+		if n, err := s.DeleteExpired(ctx, now.Add(time.Nanosecond), 10); err != nil || n != 1 {
+			t.Errorf("DeleteExpired just after exp + skew = %d, %v; want 1", n, err)
+		}
+	})
+}
+
+// testDeleteExpiredBatches: with many rows to go, each call deletes at
+// most limit of each kind, and a caller that calls again while the count
+// comes back at the limit (as the server's sweep does) deletes them all and
+// nothing else.
+func testDeleteExpiredBatches(t *testing.T, s storage.Storage) {
+	const perKind, limit = 300, 100
+	ctx := t.Context()
+	now := at(10 * time.Hour)
+	mustCreateUser(t, s, newUser("u-many", "many", ""))
+	for i := range perKind {
+		sess := newSession(fmt.Sprintf("s-%03d", i), "u-many", at(0))
+		sess.ExpiresAt = now.Add(-time.Duration(i+1) * time.Second)
+		mustCreateSession(t, s, sess, fmt.Sprintf("tok-%03d", i))
+		if err := s.RevokeJTI(ctx, fmt.Sprintf("jti-%03d", i), now.Add(-storage.RevocationSkew-time.Duration(i+1)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live := mustCreateSession(t, s, newSession("s-live", "u-many", at(0)), "tok-live")
+	if err := s.RevokeJTI(ctx, "jti-live", now); err != nil {
+		t.Fatal(err)
+	}
+	total, calls := 0, 0
+	for {
+		n, err := s.DeleteExpired(ctx, now, limit)
+		if err != nil {
+			t.Fatalf("DeleteExpired: %v", err)
+		}
+		calls++
+		if n > 2*limit {
+			t.Errorf("DeleteExpired call %d = %d, above the limit of %d for each of 2 kinds", calls, n, limit)
+		}
+		total += n
+		if n < 2*limit || calls > 10 {
+			break
+		}
+	}
+	if total != 2*perKind || calls != perKind/limit+1 {
+		t.Errorf("DeleteExpired deleted %d in %d calls, want %d in %d", total, calls, 2*perKind, perKind/limit+1)
+	}
+	list, err := s.ListSessions(ctx, "u-many", at(0))
+	if err != nil || len(list) != 1 || list[0].ID != live.ID {
+		t.Errorf("sessions left: %v, %v; want only %s", list, err, live.ID)
+	}
+	jtis, err := s.RevokedJTIs(ctx, time.Time{})
+	if err != nil || len(jtis) != 1 || jtis[0].JTI != "jti-live" {
+		t.Errorf("revoked jtis left: %v, %v; want only jti-live", jtis, err)
+	}
 }

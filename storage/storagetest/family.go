@@ -7,39 +7,40 @@ import (
 	"github.com/authd/authd/storage"
 )
 
-func testGetRefreshFamily(t *testing.T, s storage.Storage) {
+func testGetSessionAndUser(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
 	u := newUser("u-fam", "family", "family@example.com")
 	mustCreateUser(t, s, u)
-	sess := newSession("s-fam", u.ID, at(0))
-	tok := mustCreateSession(t, s, sess, "rt-fam-1")
+	sess := mustCreateSession(t, s, newSession("s-fam", u.ID, at(0)), "rt-fam-1")
 
-	gotT, gotS, gotU, err := s.GetRefreshFamily(ctx, tok.Hash)
+	gotS, gotU, err := s.GetSessionAndUser(ctx, sess.ID)
 	if err != nil {
-		t.Fatalf("GetRefreshFamily: %v", err)
+		t.Fatalf("GetSessionAndUser: %v", err)
 	}
-	checkEqual(t, "token", gotT, tok)
 	checkEqual(t, "session", gotS, sess)
 	checkEqual(t, "user", gotU, u)
 
-	// A spent token is returned as it is, with its replay.
-	next := newToken("rt-fam-2", sess, at(time.Minute))
-	if err := s.RotateRefreshToken(ctx, tok.Hash, next, []byte("sealed"), at(2*time.Minute), at(time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	gotT, _, _, err = s.GetRefreshFamily(ctx, tok.Hash)
+	// After a rotation the family is read as it now stands, replay included.
+	next := storage.RefreshRotation{Hash: "rt-fam-2", ExpiresAt: at(time.Hour), Replay: []byte("sealed"), ReplayUntil: at(2 * time.Minute)}
+	mustRotate(t, s, sess.ID, 1, next, at(time.Minute))
+	gotS, _, err = s.GetSessionAndUser(ctx, sess.ID)
 	if err != nil {
-		t.Fatalf("GetRefreshFamily of a spent token: %v", err)
+		t.Fatalf("GetSessionAndUser after a rotation: %v", err)
 	}
-	if !gotT.SpentAt.Equal(at(time.Minute)) || string(gotT.Replay) != "sealed" {
-		t.Errorf("GetRefreshFamily of a spent token = %+v", gotT)
-	}
-	// Ending the session deletes its tokens: the family is gone.
+	want := sess
+	want.LastUsedAt = at(time.Minute)
+	want.Refresh = &storage.RefreshFamily{Generation: 2, Hash: "rt-fam-2", Key: sess.Refresh.Key, ExpiresAt: at(time.Hour),
+		Replay: []byte("sealed"), ReplayGeneration: 1, ReplayUntil: at(2 * time.Minute)}
+	checkEqual(t, "session after a rotation", gotS, want)
+
+	// An ended session is still returned, without its family.
 	if err := s.EndSession(ctx, sess.ID, at(3*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	for _, h := range []string{tok.Hash, next.Hash, "unknown"} {
-		_, _, _, err = s.GetRefreshFamily(ctx, h)
-		checkErr(t, "GetRefreshFamily "+h, err, storage.ErrNotFound)
+	gotS, _, err = s.GetSessionAndUser(ctx, sess.ID)
+	if err != nil || gotS.EndedAt.IsZero() || gotS.Refresh != nil {
+		t.Errorf("GetSessionAndUser of an ended session = EndedAt %v, Refresh %+v, %v", gotS.EndedAt, gotS.Refresh, err)
 	}
+	_, _, err = s.GetSessionAndUser(ctx, "unknown")
+	checkErr(t, "GetSessionAndUser(unknown)", err, storage.ErrNotFound)
 }

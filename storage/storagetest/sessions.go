@@ -10,43 +10,33 @@ import (
 func testCreateSession(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
 	mustCreateUser(t, s, newUser("u-alice", "alice", ""))
-	s1 := newSession("s1", "u-alice", at(0))
-	t1 := mustCreateSession(t, s, s1, "tok-1")
+	s1 := mustCreateSession(t, s, newSession("s1", "u-alice", at(0)), "tok-1")
 	checkEqual(t, "GetSession", mustGetSession(t, s, s1.ID), s1)
-	checkEqual(t, "GetRefreshToken", mustGetRefreshToken(t, s, t1.Hash), t1)
 
 	s2 := newSession("s2", "u-alice", at(time.Minute))
 	s2.ExpiresAt, s2.UserAgent, s2.Address = time.Time{}, "", ""
 	mustCreateSession(t, s, s2, "")
-	checkEqual(t, "GetSession without first token", mustGetSession(t, s, s2.ID), s2)
+	checkEqual(t, "GetSession without a refresh family", mustGetSession(t, s, s2.ID), s2)
 
-	tests := []struct {
-		name      string
-		sess      storage.Session
-		tokenHash string
-	}{
-		{"id taken", newSession("s1", "u-alice", at(time.Hour)), "tok-new"},
-		// Atomic: the session is not created when its first token is not.
-		{"first token hash taken", newSession("s-new", "u-alice", at(time.Hour)), "tok-1"},
+	// Every field of a family comes back, a replay and a generation beyond
+	// 32 bits included.
+	s3 := newSession("s3", "u-alice", at(time.Minute))
+	s3.Refresh = &storage.RefreshFamily{
+		Generation: 1 << 40, Hash: "tok-3", Key: familyKey("s3"), ExpiresAt: at(time.Hour),
+		Replay: []byte("sealed"), ReplayGeneration: 1<<40 - 1, ReplayUntil: at(2 * time.Minute),
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			first := newToken(tt.tokenHash, tt.sess, tt.sess.CreatedAt)
-			err := s.CreateSession(ctx, tt.sess, &first)
-			checkErr(t, "CreateSession", err, storage.ErrAlreadyExists)
-			_, err = s.GetSession(ctx, "s-new")
-			checkErr(t, "GetSession(s-new)", err, storage.ErrNotFound)
-			checkTokensGone(t, s, "tok-new")
-			checkEqual(t, "GetSession(s1), unchanged", mustGetSession(t, s, s1.ID), s1)
-			checkEqual(t, "GetRefreshToken(tok-1), unchanged", mustGetRefreshToken(t, s, t1.Hash), t1)
-		})
-	}
+	mustCreateSession(t, s, s3, "")
+	checkEqual(t, "GetSession with every family field", mustGetSession(t, s, s3.ID), s3)
+
+	t.Run("id taken", func(t *testing.T) {
+		err := s.CreateSession(ctx, withFamily(newSession("s1", "u-alice", at(time.Hour)), "tok-new"))
+		checkErr(t, "CreateSession", err, storage.ErrAlreadyExists)
+		checkEqual(t, "GetSession(s1), unchanged", mustGetSession(t, s, s1.ID), s1)
+	})
 
 	t.Run("unknown", func(t *testing.T) {
 		_, err := s.GetSession(ctx, "s-nope")
 		checkErr(t, "GetSession", err, storage.ErrNotFound)
-		_, err = s.GetRefreshToken(ctx, "tok-nope")
-		checkErr(t, "GetRefreshToken", err, storage.ErrNotFound)
 	})
 }
 
@@ -100,26 +90,25 @@ func testListSessions(t *testing.T, s storage.Storage) {
 func testEndSession(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
 	mustCreateUser(t, s, newUser("u-alice", "alice", ""))
-	s1 := newSession("s1", "u-alice", at(0))
-	t1 := mustCreateSession(t, s, s1, "tok-1")
+	s1 := mustCreateSession(t, s, newSession("s1", "u-alice", at(0)), "tok-1")
 	mustCreateSession(t, s, newSession("s2", "u-alice", at(0)), "tok-s2")
-	t2 := newToken("tok-2", s1, at(time.Minute))
-	if err := s.RotateRefreshToken(ctx, t1.Hash, t2, nil, time.Time{}, at(time.Minute)); err != nil {
-		t.Fatalf("RotateRefreshToken: %v", err)
-	}
+	mustRotate(t, s, s1.ID, 1, storage.RefreshRotation{Hash: "tok-2", ExpiresAt: at(time.Hour),
+		Replay: []byte("sealed"), ReplayUntil: at(2 * time.Hour)}, at(time.Minute))
 
 	first := at(time.Hour)
 	if err := s.EndSession(ctx, "s1", first); err != nil {
 		t.Fatalf("EndSession: %v", err)
 	}
+	// The family is erased, key and replay included.
 	want := s1
-	want.LastUsedAt, want.EndedAt = at(time.Minute), first
+	want.LastUsedAt, want.EndedAt, want.Refresh = at(time.Minute), first, nil
 	checkEqual(t, "GetSession after EndSession", mustGetSession(t, s, "s1"), want)
-	checkTokensGone(t, s, "tok-1", "tok-2") // spent and unspent
-	checkTokensExist(t, s, "tok-s2")
+	checkFamiliesLive(t, s, "s2")
 	if got := mustGetSession(t, s, "s2").EndedAt; !got.IsZero() {
 		t.Errorf("other session: EndedAt = %v, want zero", got)
 	}
+	err := s.RotateRefresh(ctx, "s1", 2, storage.RefreshRotation{Hash: "tok-3"}, at(2*time.Hour))
+	checkErr(t, "RotateRefresh of an ended family", err, storage.ErrNotFound)
 
 	if err := s.EndSession(ctx, "s1", at(2*time.Hour)); err != nil {
 		t.Errorf("EndSession of an ended session: %v", err)
@@ -157,16 +146,16 @@ func testEndUserSessions(t *testing.T, s storage.Storage) {
 			t.Errorf("session %s: EndedAt = %v, want %v", c.id, got, c.want)
 		}
 	}
-	checkTokensGone(t, s, "tok-a1")
-	checkTokensExist(t, s, "tok-a2", "tok-b1")
+	checkFamiliesGone(t, s, "a1", "a3")
+	checkFamiliesLive(t, s, "a2", "b1")
 
 	ended, err = s.EndUserSessions(ctx, "u-alice", "", at(2*time.Hour))
 	if err != nil {
 		t.Fatalf("EndUserSessions(keep none): %v", err)
 	}
 	checkIDs(t, "ended (keep none)", ended, []string{"a2"})
-	checkTokensGone(t, s, "tok-a2")
-	checkTokensExist(t, s, "tok-b1")
+	checkFamiliesGone(t, s, "a2")
+	checkFamiliesLive(t, s, "b1")
 
 	ended, err = s.EndUserSessions(ctx, "u-nobody", "", now)
 	if err != nil || len(ended) != 0 {

@@ -10,15 +10,17 @@
 //
 // The suite covers every method of the interface, its sentinel errors, its
 // atomicity (a failing call writes nothing) and the races the contract
-// settles (refresh-token rotation, one-time token consumption, key updates,
-// authorization-code redemption).
+// settles (refresh-family rotation, one-time token consumption, key
+// updates, authorization-code redemption). A backend that also implements
+// RowCounter is checked not to grow with refresh rotations.
 // Run it with -race.
 package storagetest
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
 	"errors"
-	"fmt"
 	"hash/fnv"
 	"reflect"
 	"slices"
@@ -53,9 +55,12 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"EndSession", testEndSession},
 		{"EndUserSessions", testEndUserSessions},
 		{"EndedSessions", testEndedSessions},
-		{"GetRefreshFamily", testGetRefreshFamily},
-		{"RotateRefreshToken", testRotateRefreshToken},
-		{"RotateRefreshTokenConcurrent", testRotateRefreshTokenConcurrent},
+		{"GetSessionAndUser", testGetSessionAndUser},
+		{"RotateRefresh", testRotateRefresh},
+		{"RotateRefreshKeylessFamily", testRotateRefreshKeylessFamily},
+		{"RotateRefreshConcurrent", testRotateRefreshConcurrent},
+		{"RotateRefreshConstantSpace", testRotateRefreshConstantSpace},
+		{"RefreshReplayLastRotationOnly", testRefreshReplayLastRotationOnly},
 		{"UpdateKeys", testUpdateKeys},
 		{"UpdateKeysConcurrent", testUpdateKeysConcurrent},
 		{"OneTimeTokens", testOneTimeTokens},
@@ -66,8 +71,11 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"VerifyEmail", testVerifyEmail},
 		{"RevokeJTI", testRevokeJTI},
 		{"DeleteExpired", testDeleteExpired},
+		{"DeleteExpiredBatches", testDeleteExpiredBatches},
 		{"AuthCodes", testAuthCodes},
 		{"RedeemAuthCodeConcurrent", testRedeemAuthCodeConcurrent},
+		{"RedeemAuthCodeSignInSession", testRedeemAuthCodeSignInSession},
+		{"BulkEndsVoidCodes", testBulkEndsVoidCodes},
 		{"DeleteExpiredAuthCodes", testDeleteExpiredAuthCodes},
 		{"ListUsers", testListUsers},
 		{"DeleteUser", testDeleteUser},
@@ -145,17 +153,34 @@ func newSession(id, userID string, created time.Time) storage.Session {
 	}
 }
 
-// newToken is an unspent refresh token of s, created at created.
-func newToken(hash string, s storage.Session, created time.Time) storage.RefreshToken {
-	return storage.RefreshToken{
-		Hash:      hash,
-		SessionID: s.ID,
-		ClientID:  s.ClientID,
-		UserID:    s.UserID,
-		Scope:     s.Scope,
-		CreatedAt: created,
-		ExpiresAt: created.Add(14 * 24 * time.Hour),
+// RowCounter is implemented by a backend that can count the rows it holds,
+// by table (or whatever it stores rows in).
+type RowCounter interface {
+	RowCounts(ctx context.Context) (map[string]int64, error)
+}
+
+// familyKey is a family key made from seed: 32 bytes, as the refresh
+// package makes them, but reproducible.
+func familyKey(seed string) []byte {
+	sum := sha256.Sum256([]byte("family key " + seed))
+	return sum[:]
+}
+
+// newFamily is a refresh family at generation 1 whose current token has
+// this hash, created at created.
+func newFamily(hash string, created time.Time) *storage.RefreshFamily {
+	return &storage.RefreshFamily{
+		Generation: 1,
+		Hash:       hash,
+		Key:        familyKey(hash),
+		ExpiresAt:  created.Add(14 * 24 * time.Hour),
 	}
+}
+
+// withFamily is sess with a new refresh family whose token has this hash.
+func withFamily(sess storage.Session, hash string) storage.Session {
+	sess.Refresh = newFamily(hash, sess.CreatedAt)
+	return sess
 }
 
 func mustCreateUser(t *testing.T, s storage.Storage, u storage.User) {
@@ -165,22 +190,17 @@ func mustCreateUser(t *testing.T, s storage.Storage, u storage.User) {
 	}
 }
 
-// mustCreateSession creates sess and, unless tokenHash is "", its first
-// token, which it returns.
-func mustCreateSession(t *testing.T, s storage.Storage, sess storage.Session, tokenHash string) storage.RefreshToken {
+// mustCreateSession creates sess with, unless tokenHash is "", a refresh
+// family whose current token has that hash, and returns what it created.
+func mustCreateSession(t *testing.T, s storage.Storage, sess storage.Session, tokenHash string) storage.Session {
 	t.Helper()
-	var first *storage.RefreshToken
 	if tokenHash != "" {
-		tok := newToken(tokenHash, sess, sess.CreatedAt)
-		first = &tok
+		sess = withFamily(sess, tokenHash)
 	}
-	if err := s.CreateSession(t.Context(), sess, first); err != nil {
+	if err := s.CreateSession(t.Context(), sess); err != nil {
 		t.Fatalf("CreateSession(%q): %v", sess.ID, err)
 	}
-	if first == nil {
-		return storage.RefreshToken{}
-	}
-	return *first
+	return sess
 }
 
 func mustGetUser(t *testing.T, s storage.Storage, id string) storage.User {
@@ -201,13 +221,13 @@ func mustGetSession(t *testing.T, s storage.Storage, id string) storage.Session 
 	return sess
 }
 
-func mustGetRefreshToken(t *testing.T, s storage.Storage, hash string) storage.RefreshToken {
+// mustRotate rotates the family of sid from generation from to a token
+// with hash next, failing the test on an error.
+func mustRotate(t *testing.T, s storage.Storage, sid string, from uint64, next storage.RefreshRotation, now time.Time) {
 	t.Helper()
-	tok, err := s.GetRefreshToken(t.Context(), hash)
-	if err != nil {
-		t.Fatalf("GetRefreshToken(%q): %v", hash, err)
+	if err := s.RotateRefresh(t.Context(), sid, from, next, now); err != nil {
+		t.Fatalf("RotateRefresh(%q, from %d): %v", sid, from, err)
 	}
-	return tok
 }
 
 // checkErr fails the test unless errors.Is(err, want); want nil means no
@@ -240,6 +260,15 @@ func checkEqual[T any](t *testing.T, what string, got, want T) {
 			if w := wv.Field(i).Interface().([]byte); !bytes.Equal(g, w) {
 				t.Errorf("%s: %s = %q, want %q", what, name, g, w)
 			}
+		case *storage.RefreshFamily:
+			w := wv.Field(i).Interface().(*storage.RefreshFamily)
+			switch {
+			case g == nil && w == nil:
+			case g == nil || w == nil:
+				t.Errorf("%s: %s = %+v, want %+v", what, name, g, w)
+			default:
+				checkEqual(t, what+": "+name, *g, *w)
+			}
 		default:
 			if w := wv.Field(i).Interface(); !reflect.DeepEqual(g, w) {
 				t.Errorf("%s: %s = %#v, want %#v", what, name, g, w)
@@ -257,21 +286,23 @@ func checkIDs(t *testing.T, what string, got, want []string) {
 	}
 }
 
-// checkTokensGone fails unless the refresh tokens are gone.
-func checkTokensGone(t *testing.T, s storage.Storage, hashes ...string) {
+// checkFamiliesGone fails unless the sessions exist without a refresh
+// family.
+func checkFamiliesGone(t *testing.T, s storage.Storage, sids ...string) {
 	t.Helper()
-	for _, h := range hashes {
-		_, err := s.GetRefreshToken(t.Context(), h)
-		checkErr(t, fmt.Sprintf("GetRefreshToken(%q)", h), err, storage.ErrNotFound)
+	for _, id := range sids {
+		if f := mustGetSession(t, s, id).Refresh; f != nil {
+			t.Errorf("session %s: Refresh = %+v, want none", id, f)
+		}
 	}
 }
 
-// checkTokensExist fails unless the refresh tokens exist.
-func checkTokensExist(t *testing.T, s storage.Storage, hashes ...string) {
+// checkFamiliesLive fails unless the sessions have a refresh family.
+func checkFamiliesLive(t *testing.T, s storage.Storage, sids ...string) {
 	t.Helper()
-	for _, h := range hashes {
-		if _, err := s.GetRefreshToken(t.Context(), h); err != nil {
-			t.Errorf("GetRefreshToken(%q): %v, want the token", h, err)
+	for _, id := range sids {
+		if mustGetSession(t, s, id).Refresh == nil {
+			t.Errorf("session %s: no refresh family, want one", id)
 		}
 	}
 }

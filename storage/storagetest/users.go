@@ -269,8 +269,8 @@ func testSetPassword(t *testing.T, s storage.Storage) {
 			t.Errorf("session %s: EndedAt = %v, want %v", c.id, got, c.ended)
 		}
 	}
-	checkTokensGone(t, s, "tok-a1", "tok-a3", "tok-a4")
-	checkTokensExist(t, s, "tok-a2", "tok-b1")
+	checkFamiliesGone(t, s, "a1", "a3", "a4")
+	checkFamiliesLive(t, s, "a2", "b1")
 	_, err = s.ConsumeOneTimeToken(ctx, "reset-alice", storage.PurposeReset, now)
 	checkErr(t, "ConsumeOneTimeToken(alice's reset token)", err, storage.ErrNotFound)
 	for _, o := range []struct{ hash, purpose string }{
@@ -290,8 +290,8 @@ func testSetPassword(t *testing.T, s storage.Storage) {
 			t.Fatalf("SetPassword: %v", err)
 		}
 		checkIDs(t, "ended sessions", ended, []string{"a2"})
-		checkTokensGone(t, s, "tok-a2")
-		checkTokensExist(t, s, "tok-b1")
+		checkFamiliesGone(t, s, "a2")
+		checkFamiliesLive(t, s, "b1")
 	})
 	t.Run("unknown user", func(t *testing.T) {
 		_, err := s.SetPassword(ctx, "u-nobody", "hash", "", at(3*time.Hour))
@@ -358,8 +358,8 @@ func testSetDisabled(t *testing.T, s storage.Storage) {
 			t.Errorf("session %s: EndedAt = %v, want %v", id, got, now)
 		}
 	}
-	checkTokensGone(t, s, "tok-a1", "tok-a2")
-	checkTokensExist(t, s, "tok-b1")
+	checkFamiliesGone(t, s, "a1", "a2")
+	checkFamiliesLive(t, s, "b1")
 	if mustGetUser(t, s, bob.ID).Disabled {
 		t.Errorf("bob disabled too")
 	}

@@ -1,4 +1,4 @@
-package server
+package web
 
 import (
 	"net/url"
@@ -17,20 +17,20 @@ func FuzzSafeNext(f *testing.F) {
 	}
 	base, _ := url.Parse("https://auth.example.com/signin")
 	f.Fuzz(func(t *testing.T, next string) {
-		got := safeNext(next)
+		got := SafeNext(next)
 		if got == "" {
 			return
 		}
 		if !strings.HasPrefix(got, "/") || strings.HasPrefix(got, "//") || strings.ContainsAny(got, "\\\t\r\n") {
-			t.Fatalf("safeNext(%q) = %q", next, got)
+			t.Fatalf("SafeNext(%q) = %q", next, got)
 		}
 		// How a browser resolves the Location header.
 		u, err := base.Parse(got)
 		if err != nil {
-			t.Fatalf("safeNext(%q) = %q, which does not parse: %v", next, got, err)
+			t.Fatalf("SafeNext(%q) = %q, which does not parse: %v", next, got, err)
 		}
 		if u.Host != base.Host || u.Scheme != base.Scheme {
-			t.Fatalf("safeNext(%q) = %q leads to %s", next, got, u)
+			t.Fatalf("SafeNext(%q) = %q leads to %s", next, got, u)
 		}
 	})
 }

@@ -1,0 +1,117 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/authd/authd/storage"
+)
+
+const authCodeCols = `hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge, code_challenge_method,
+	auth_time, created_at, expires_at, redeemed_at, session_id, sign_in_session_id`
+
+// scanAuthCode reads one row of authCodeCols.
+func scanAuthCode(row rowScanner) (storage.AuthCode, error) {
+	var c storage.AuthCode
+	err := row.Scan(&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &c.Scope, &c.Nonce, &c.CodeChallenge,
+		&c.CodeChallengeMethod, timeCol{&c.AuthTime}, timeCol{&c.CreatedAt}, timeCol{&c.ExpiresAt},
+		timeCol{&c.RedeemedAt}, textCol{&c.SessionID}, textCol{&c.SignInSessionID})
+	return c, err
+}
+
+// CreateAuthCode implements storage.AuthCodeStore.
+func (db *DB) CreateAuthCode(ctx context.Context, c storage.AuthCode) error {
+	if err := requireTime("ExpiresAt", c.ExpiresAt); err != nil {
+		return fmt.Errorf("postgres: create authorization code: %w", err)
+	}
+	err := db.write(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO auth_codes (`+authCodeCols+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+			c.Hash, c.ClientID, c.UserID, c.RedirectURI, c.Scope, c.Nonce, c.CodeChallenge, c.CodeChallengeMethod,
+			timeArg(c.AuthTime), timeArg(c.CreatedAt), timeArg(c.ExpiresAt), timeArg(c.RedeemedAt), textArg(c.SessionID),
+			textArg(c.SignInSessionID))
+		return mapErr(err)
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: create authorization code: %w", err)
+	}
+	return nil
+}
+
+// GetAuthCode implements storage.AuthCodeStore.
+func (db *DB) GetAuthCode(ctx context.Context, hash string) (storage.AuthCode, error) {
+	c, err := scanAuthCode(db.pool.QueryRow(ctx, `SELECT `+authCodeCols+` FROM auth_codes WHERE hash = $1`, hash))
+	if err != nil {
+		return storage.AuthCode{}, fmt.Errorf("postgres: get authorization code: %w", notFound(err))
+	}
+	return c, nil
+}
+
+// redeemAuthCode is the conditional update that picks the one winner of
+// racing redemptions; a racer waits for the winner's commit, checks again,
+// finds redeemed_at set and changes nothing. Its next statements read what
+// the winner committed, the session included. A code bound to a sign-in
+// session is redeemable only while that session lives.
+const redeemAuthCode = `UPDATE auth_codes SET redeemed_at = $1, session_id = $2
+	WHERE hash = $3 AND redeemed_at IS NULL AND expires_at > $4
+	AND (sign_in_session_id IS NULL OR EXISTS (SELECT 1 FROM sessions s
+		WHERE s.id = auth_codes.sign_in_session_id AND s.ended_at IS NULL
+		AND (s.expires_at IS NULL OR s.expires_at > $4)))
+	RETURNING ` + authCodeCols
+
+// lockCodeUser locks the row of the code's user against the bulk ends of
+// its sessions (endUserSessions), which void codes and end sign-ins: they
+// wait for the redemption to commit, or it for them.
+const lockCodeUser = `SELECT 1 FROM users WHERE id = (SELECT user_id FROM auth_codes WHERE hash = $1) FOR SHARE`
+
+// RedeemAuthCode implements storage.AuthCodeStore.
+func (db *DB) RedeemAuthCode(ctx context.Context, hash string, sess storage.Session, now time.Time) (storage.AuthCode, error) {
+	if err := requireTime("now", now); err != nil {
+		return storage.AuthCode{}, fmt.Errorf("postgres: redeem authorization code: %w", err)
+	}
+	if sess.ID == "" {
+		return storage.AuthCode{}, errors.New("postgres: redeem authorization code: the session has no id")
+	}
+	var c storage.AuthCode
+	var replayed bool
+	err := db.write(ctx, func(tx pgx.Tx) error {
+		replayed = false
+		if _, err := tx.Exec(ctx, lockCodeUser, hash); err != nil {
+			return err
+		}
+		var err error
+		c, err = scanAuthCode(tx.QueryRow(ctx, redeemAuthCode, timeArg(now), sess.ID, hash, nanos(now)))
+		if errors.Is(err, pgx.ErrNoRows) {
+			c, err = scanAuthCode(tx.QueryRow(ctx, `SELECT `+authCodeCols+` FROM auth_codes WHERE hash = $1`, hash))
+			switch {
+			case err != nil:
+				return notFound(err)
+			case c.RedeemedAt.IsZero():
+				return storage.ErrNotFound // expired or its sign-in ended, never redeemed
+			}
+			// A replay: revoke what the first redemption issued, and commit
+			// that although the call fails.
+			replayed = true
+			if c.SessionID == "" {
+				return nil
+			}
+			_, err := endSession(ctx, tx, c.SessionID, now)
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		return insertSession(ctx, tx, sess)
+	})
+	switch {
+	case err != nil:
+		return storage.AuthCode{}, fmt.Errorf("postgres: redeem authorization code: %w", err)
+	case replayed:
+		return c, fmt.Errorf("postgres: redeem authorization code: %w", storage.ErrSpent)
+	}
+	return c, nil
+}

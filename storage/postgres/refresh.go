@@ -1,0 +1,120 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/authd/authd/storage"
+)
+
+// prefixed qualifies each column of a column list with a table alias.
+func prefixed(alias, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, c := range parts {
+		parts[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// rotateRefresh is the conditional update that picks the one winner of
+// racing rotations: only a call that finds the family live at fromGen ($1)
+// changes the row. A racer waits for the winner's row lock, then
+// PostgreSQL checks the condition again on what the winner committed, and
+// the racer changes nothing. The key ($3) is written only into a family
+// that has none, and such a family is not rotated without one.
+const rotateRefresh = `UPDATE sessions SET refresh_gen = $1 + 1, refresh_hash = $2,
+	refresh_key = coalesce(refresh_key, $3), refresh_expires_at = $4, last_used_at = $5,
+	replay = $6, replay_gen = CASE WHEN $6::bytea IS NULL THEN NULL ELSE $1 END, replay_until = $7
+	WHERE id = $8 AND refresh_gen = $1 AND ended_at IS NULL
+	AND (refresh_key IS NOT NULL OR $3::bytea IS NOT NULL)`
+
+// RotateRefresh implements storage.RefreshFamilyStore.
+func (db *DB) RotateRefresh(ctx context.Context, sid string, fromGen uint64, next storage.RefreshRotation, now time.Time) error {
+	if err := db.rotateRefresh(ctx, sid, fromGen, next, now); err != nil {
+		return fmt.Errorf("postgres: rotate refresh family: %w", err)
+	}
+	return nil
+}
+
+func (db *DB) rotateRefresh(ctx context.Context, sid string, fromGen uint64, next storage.RefreshRotation, now time.Time) error {
+	if err := requireTime("now", now); err != nil {
+		return err
+	}
+	if next.Hash == "" {
+		return errors.New("the rotation has no hash")
+	}
+	from, err := genArg(fromGen)
+	if err == nil {
+		_, err = genArg(fromGen + 1)
+	}
+	if err != nil {
+		return err
+	}
+	replay, replayUntil := blobArg(next.Replay), timeArg(next.ReplayUntil)
+	if replay == nil {
+		replayUntil = nil
+	}
+	return db.write(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, rotateRefresh, from, next.Hash, blobArg(next.Key),
+			timeArg(next.ExpiresAt), timeArg(now), replay, replayUntil, sid)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return whyNotRotated(ctx, tx, sid, fromGen)
+		}
+		if fromGen > 0 {
+			return nil
+		}
+		// Only a family migrated from the previous format sits at
+		// generation 0 with a legacy token; it leaves that format now.
+		_, err = tx.Exec(ctx, `DELETE FROM legacy_refresh_tokens WHERE session_id = $1`, sid)
+		return err
+	})
+}
+
+// whyNotRotated tells, for a family the rotation did not change, whether
+// the session is unknown, ended or without a family, or the generation is
+// one the family has not reached (storage.ErrNotFound), or the family
+// already moved past fromGen (storage.ErrSpent). It reads the last commit
+// (READ COMMITTED: a new snapshot per statement), which includes the
+// winner's rotation that the update waited for.
+func whyNotRotated(ctx context.Context, tx pgx.Tx, sid string, fromGen uint64) error {
+	var live, keyless bool
+	var gen *int64
+	err := tx.QueryRow(ctx, `SELECT ended_at IS NULL, refresh_gen, refresh_key IS NULL
+		FROM sessions WHERE id = $1`, sid).Scan(&live, &gen, &keyless)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return storage.ErrNotFound
+	case err != nil:
+		return err
+	case !live || gen == nil:
+		return storage.ErrNotFound
+	case uint64(*gen) > fromGen:
+		return storage.ErrSpent
+	case uint64(*gen) < fromGen:
+		return storage.ErrNotFound
+	case keyless:
+		return errors.New("a family without a key must be given one when it rotates")
+	default:
+		// A rotation from fromGen committed between the update and this
+		// read cannot leave the family at fromGen either.
+		return fmt.Errorf("family live at generation %d, yet not rotated", fromGen)
+	}
+}
+
+// LegacyRefreshSession implements storage.RefreshFamilyStore.
+func (db *DB) LegacyRefreshSession(ctx context.Context, hash string) (string, error) {
+	var sid string
+	err := db.pool.QueryRow(ctx, `SELECT session_id FROM legacy_refresh_tokens WHERE hash = $1`, hash).Scan(&sid)
+	if err != nil {
+		return "", fmt.Errorf("postgres: legacy refresh session: %w", notFound(err))
+	}
+	return sid, nil
+}

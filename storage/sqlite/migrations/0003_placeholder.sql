@@ -1,4 +1,0 @@
--- 0003: an empty stand-in that keeps the migration numbers without a gap
--- on this branch, where 0004 is written before the real 0003. Delete this
--- file when the real 0003 lands beside it.
-SELECT 1;
