@@ -42,6 +42,12 @@ var errNoToken = errs.InvalidToken(errs.ReasonTokenMissing, "an access token is 
 // requireBearer verifies the request's bearer token and that allowed
 // accepts it; handlers behind it read the claims with claimsOf.
 func (s *Server) requireBearer(allowed func(token.Access) bool, schemes ...string) echo.MiddlewareFunc {
+	return s.requireScope(scopeAccount, allowed, schemes...)
+}
+
+// requireScope is requireBearer for a surface whose tokens need scope: a
+// token allowed refuses is answered insufficient_scope naming it.
+func (s *Server) requireScope(scope string, allowed func(token.Access) bool, schemes ...string) echo.MiddlewareFunc {
 	if len(schemes) == 0 {
 		schemes = []string{"Bearer"}
 	}
@@ -56,7 +62,7 @@ func (s *Server) requireBearer(allowed func(token.Access) bool, schemes ...strin
 				return err
 			}
 			if allowed != nil && !allowed(ac) {
-				return errs.InsufficientScope(scopeAccount, "this endpoint needs an access token with the account scope")
+				return errs.InsufficientScope(scope, "this endpoint needs an access token with the "+scope+" scope")
 			}
 			c.Set(claimsKey, ac)
 			return next(c)

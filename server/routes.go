@@ -39,6 +39,7 @@ func (s *Server) routes() {
 	route(e, "/userinfo", s.handleUserinfo, getPost, api)
 
 	s.accountRoutes(api)
+	s.adminRoutes()
 
 	// The Django-era paths, answering in DRF's shapes (compat.go).
 	if s.cfg.Compat.RestAuth {

@@ -77,6 +77,9 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"RedeemAuthCodeSignInSession", testRedeemAuthCodeSignInSession},
 		{"BulkEndsVoidCodes", testBulkEndsVoidCodes},
 		{"DeleteExpiredAuthCodes", testDeleteExpiredAuthCodes},
+		{"ListUsers", testListUsers},
+		{"DeleteUser", testDeleteUser},
+		{"Clients", testClients},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
