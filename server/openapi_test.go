@@ -44,7 +44,7 @@ var (
 func openAPIDocument(t testing.TB) validator.Validator {
 	t.Helper()
 	openAPIOnce.Do(func() {
-		raw, err := os.ReadFile("openapi.json")
+		raw, err := os.ReadFile("admin/openapi.json")
 		if err != nil {
 			openAPIErr = err
 			return
@@ -134,7 +134,7 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 			t.Errorf("openapi.json: %s", describe(e))
 		}
 	}
-	raw, _ := os.ReadFile("openapi.json")
+	raw, _ := os.ReadFile("admin/openapi.json")
 	var doc struct {
 		OpenAPI string `json:"openapi"`
 	}
@@ -157,7 +157,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 		}
 		registered[method+" "+param.ReplaceAllString(path, "{$1}")] = true
 	}
-	raw, err := os.ReadFile("openapi.json")
+	raw, err := os.ReadFile("admin/openapi.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,6 @@
-package server
+// Package admin serves the admin API (/admin/v1/*) and its OpenAPI
+// document, one of the HTTP surfaces of package server.
+package admin
 
 import (
 	_ "embed"
@@ -10,8 +12,11 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/authd/authd/account"
+	"github.com/authd/authd/audit"
 	"github.com/authd/authd/errs"
+	"github.com/authd/authd/keys"
 	"github.com/authd/authd/oauth"
+	"github.com/authd/authd/server/httpx"
 	"github.com/authd/authd/storage"
 	"github.com/authd/authd/token"
 )
@@ -31,13 +36,35 @@ const scopeAdmin = oauth.ScopeAdmin
 //go:embed openapi.json
 var openAPIDoc []byte
 
-// adminRoutes registers the admin API.
-func (s *Server) adminRoutes() {
-	e := s.echo
+// Options are what the admin API needs.
+type Options struct {
+	Accounts *account.Service
+	OAuth    *oauth.Service
+	Tokens   *token.Service
+	Keys     *keys.Manager
+	Audit    *audit.Log
+}
+
+// Handlers are the handlers of the admin API.
+type Handlers struct {
+	accounts *account.Service
+	oauth    *oauth.Service
+	tokens   *token.Service
+	keys     *keys.Manager
+	audit    *audit.Log
+}
+
+// New returns the handlers.
+func New(o Options) *Handlers {
+	return &Handlers{accounts: o.Accounts, oauth: o.OAuth, tokens: o.Tokens, keys: o.Keys, audit: o.Audit}
+}
+
+// Routes registers the admin API.
+func (s *Handlers) Routes(e *echo.Echo) {
 	// The document only describes the API, so anyone may read it.
 	e.GET("/admin/v1/openapi.json", s.handleOpenAPI)
 
-	mw := []echo.MiddlewareFunc{s.adminAudit, s.requireScope(scopeAdmin, s.isAdminToken)}
+	mw := []echo.MiddlewareFunc{s.adminAudit, httpx.RequireScope(s.tokens.VerifyAccess, scopeAdmin, s.isAdminToken)}
 	add := func(path string, handlers map[string]echo.HandlerFunc) {
 		for m, h := range handlers {
 			e.Add(m, path, h, mw...)
@@ -66,7 +93,7 @@ func (s *Server) adminRoutes() {
 // isAdminToken accepts a client's own token (no user) with the admin
 // scope, from a confidential client that is still registered with that
 // scope: removing the scope, or the client, takes effect at once.
-func (s *Server) isAdminToken(ac token.Access) bool {
+func (s *Handlers) isAdminToken(ac token.Access) bool {
 	if ac.ForUser() || !ac.HasScope(scopeAdmin) {
 		return false
 	}
@@ -76,19 +103,19 @@ func (s *Server) isAdminToken(ac token.Access) bool {
 
 // adminAudit writes one audit line per admin call: the route, the status
 // and the client that called ("" when the token was missing or invalid).
-func (s *Server) adminAudit(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Handlers) adminAudit(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		err := next(c)
 		status := c.Response().Status
 		if err != nil {
 			status = http.StatusInternalServerError
 			if e, ok := errs.As(err); ok {
-				status = statusOf(e.Kind)
+				status = e.Kind.Status()
 			} else if he, ok := err.(*echo.HTTPError); ok {
 				status = he.Code
 			}
 		}
-		ac := claimsOf(c)
+		ac := httpx.Claims(c)
 		s.audit.Event(c.Request().Context(), "admin.request", "by", ac.ClientID, "method", c.Request().Method,
 			"route", c.Path(), "status", status)
 		return err
@@ -96,9 +123,9 @@ func (s *Server) adminAudit(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // by is the admin client calling, for the domain services' audit events.
-func by(c echo.Context) string { return claimsOf(c).ClientID }
+func by(c echo.Context) string { return httpx.Claims(c).ClientID }
 
-func (s *Server) handleOpenAPI(c echo.Context) error {
+func (s *Handlers) handleOpenAPI(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "public, max-age=300")
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, openAPIDoc)
 }
@@ -126,7 +153,7 @@ func toAdminUser(u storage.User) adminUserJSON {
 	}
 }
 
-func (s *Server) handleAdminListUsers(c echo.Context) error {
+func (s *Handlers) handleAdminListUsers(c echo.Context) error {
 	limit := 0
 	if v := c.QueryParam("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -149,10 +176,10 @@ func (s *Server) handleAdminListUsers(c echo.Context) error {
 	for _, u := range page.Users {
 		out.Users = append(out.Users, toAdminUser(u))
 	}
-	return noStoreJSON(c, http.StatusOK, out)
+	return httpx.NoStoreJSON(c, http.StatusOK, out)
 }
 
-func (s *Server) handleAdminCreateUser(c echo.Context) error {
+func (s *Handlers) handleAdminCreateUser(c echo.Context) error {
 	var in struct {
 		Username      string `json:"username"`
 		Password      string `json:"password"`
@@ -161,7 +188,7 @@ func (s *Server) handleAdminCreateUser(c echo.Context) error {
 		LastName      string `json:"last_name"`
 		EmailVerified bool   `json:"email_verified"`
 	}
-	if err := decodeJSON(c, &in, true); err != nil {
+	if err := httpx.DecodeJSON(c, &in, true); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -176,18 +203,18 @@ func (s *Server) handleAdminCreateUser(c echo.Context) error {
 		}
 	}
 	c.Response().Header().Set("Location", "/admin/v1/users/"+u.ID)
-	return noStoreJSON(c, http.StatusCreated, toAdminUser(u))
+	return httpx.NoStoreJSON(c, http.StatusCreated, toAdminUser(u))
 }
 
-func (s *Server) handleAdminGetUser(c echo.Context) error {
+func (s *Handlers) handleAdminGetUser(c echo.Context) error {
 	u, err := s.accounts.UserByID(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return err
 	}
-	return noStoreJSON(c, http.StatusOK, toAdminUser(u))
+	return httpx.NoStoreJSON(c, http.StatusOK, toAdminUser(u))
 }
 
-func (s *Server) handleAdminUpdateUser(c echo.Context) error {
+func (s *Handlers) handleAdminUpdateUser(c echo.Context) error {
 	var in struct {
 		Username      *string `json:"username"`
 		Email         *string `json:"email"`
@@ -195,7 +222,7 @@ func (s *Server) handleAdminUpdateUser(c echo.Context) error {
 		LastName      *string `json:"last_name"`
 		EmailVerified *bool   `json:"email_verified"`
 	}
-	if err := decodeJSON(c, &in, true); err != nil {
+	if err := httpx.DecodeJSON(c, &in, true); err != nil {
 		return err
 	}
 	u, err := s.accounts.AdminUpdate(c.Request().Context(), c.Param("id"), account.AdminPatch{
@@ -204,10 +231,10 @@ func (s *Server) handleAdminUpdateUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return noStoreJSON(c, http.StatusOK, toAdminUser(u))
+	return httpx.NoStoreJSON(c, http.StatusOK, toAdminUser(u))
 }
 
-func (s *Server) handleAdminDeleteUser(c echo.Context) error {
+func (s *Handlers) handleAdminDeleteUser(c echo.Context) error {
 	ctx := c.Request().Context()
 	u, err := s.accounts.UserByID(ctx, c.Param("id"))
 	if err != nil {
@@ -219,11 +246,11 @@ func (s *Server) handleAdminDeleteUser(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (s *Server) handleAdminSetPassword(c echo.Context) error {
+func (s *Handlers) handleAdminSetPassword(c echo.Context) error {
 	var in struct {
 		Password string `json:"password"`
 	}
-	if err := decodeJSON(c, &in, true); err != nil {
+	if err := httpx.DecodeJSON(c, &in, true); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -237,7 +264,7 @@ func (s *Server) handleAdminSetPassword(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (s *Server) handleAdminSetDisabled(disabled bool) echo.HandlerFunc {
+func (s *Handlers) handleAdminSetDisabled(disabled bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
 		u, err := s.accounts.UserByID(ctx, c.Param("id"))
@@ -250,7 +277,7 @@ func (s *Server) handleAdminSetDisabled(disabled bool) echo.HandlerFunc {
 		if u, err = s.accounts.UserByID(ctx, u.ID); err != nil {
 			return err
 		}
-		return noStoreJSON(c, http.StatusOK, toAdminUser(u))
+		return httpx.NoStoreJSON(c, http.StatusOK, toAdminUser(u))
 	}
 }
 
@@ -268,7 +295,7 @@ type adminSessionJSON struct {
 	UserAgent  string    `json:"user_agent"`
 }
 
-func (s *Server) handleAdminListSessions(c echo.Context) error {
+func (s *Handlers) handleAdminListSessions(c echo.Context) error {
 	ctx := c.Request().Context()
 	u, err := s.accounts.UserByID(ctx, c.Param("id"))
 	if err != nil {
@@ -292,10 +319,10 @@ func (s *Server) handleAdminListSessions(c echo.Context) error {
 			Address: ss.Address, UserAgent: ss.UserAgent,
 		})
 	}
-	return noStoreJSON(c, http.StatusOK, out)
+	return httpx.NoStoreJSON(c, http.StatusOK, out)
 }
 
-func (s *Server) handleAdminEndSession(c echo.Context) error {
+func (s *Handlers) handleAdminEndSession(c echo.Context) error {
 	ctx := c.Request().Context()
 	u, err := s.accounts.UserByID(ctx, c.Param("id"))
 	if err != nil {
@@ -307,7 +334,7 @@ func (s *Server) handleAdminEndSession(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (s *Server) handleAdminEndSessions(c echo.Context) error {
+func (s *Handlers) handleAdminEndSessions(c echo.Context) error {
 	ctx := c.Request().Context()
 	u, err := s.accounts.UserByID(ctx, c.Param("id"))
 	if err != nil {
@@ -317,7 +344,7 @@ func (s *Server) handleAdminEndSessions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return noStoreJSON(c, http.StatusOK, struct {
+	return httpx.NoStoreJSON(c, http.StatusOK, struct {
 		Ended int `json:"ended"`
 	}{n})
 }
@@ -361,7 +388,7 @@ func toAdminClient(cl *oauth.Client) adminClientJSON {
 	return out
 }
 
-func (s *Server) handleAdminListClients(c echo.Context) error {
+func (s *Handlers) handleAdminListClients(c echo.Context) error {
 	list, err := s.oauth.Clients().List(c.Request().Context())
 	if err != nil {
 		return err
@@ -374,10 +401,10 @@ func (s *Server) handleAdminListClients(c echo.Context) error {
 		j.Shadowed = e.Shadowed
 		out.Clients = append(out.Clients, j)
 	}
-	return noStoreJSON(c, http.StatusOK, out)
+	return httpx.NoStoreJSON(c, http.StatusOK, out)
 }
 
-func (s *Server) handleAdminCreateClient(c echo.Context) error {
+func (s *Handlers) handleAdminCreateClient(c echo.Context) error {
 	var in struct {
 		ID                     string   `json:"id"`
 		Name                   string   `json:"name"`
@@ -387,7 +414,7 @@ func (s *Server) handleAdminCreateClient(c echo.Context) error {
 		RedirectURIs           []string `json:"redirect_uris"`
 		PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
 	}
-	if err := decodeJSON(c, &in, true); err != nil {
+	if err := httpx.DecodeJSON(c, &in, true); err != nil {
 		return err
 	}
 	cl, secret, err := s.oauth.Clients().Create(c.Request().Context(), oauth.ClientSpec{
@@ -400,18 +427,18 @@ func (s *Server) handleAdminCreateClient(c echo.Context) error {
 	out := toAdminClient(cl)
 	out.ClientSecret = secret
 	c.Response().Header().Set("Location", "/admin/v1/clients/"+cl.ID)
-	return noStoreJSON(c, http.StatusCreated, out)
+	return httpx.NoStoreJSON(c, http.StatusCreated, out)
 }
 
-func (s *Server) handleAdminGetClient(c echo.Context) error {
+func (s *Handlers) handleAdminGetClient(c echo.Context) error {
 	cl, err := s.oauth.Clients().Lookup(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return err
 	}
-	return noStoreJSON(c, http.StatusOK, toAdminClient(cl))
+	return httpx.NoStoreJSON(c, http.StatusOK, toAdminClient(cl))
 }
 
-func (s *Server) handleAdminUpdateClient(c echo.Context) error {
+func (s *Handlers) handleAdminUpdateClient(c echo.Context) error {
 	var in struct {
 		Name                   *string   `json:"name"`
 		Grants                 *[]string `json:"grants"`
@@ -419,7 +446,7 @@ func (s *Server) handleAdminUpdateClient(c echo.Context) error {
 		RedirectURIs           *[]string `json:"redirect_uris"`
 		PostLogoutRedirectURIs *[]string `json:"post_logout_redirect_uris"`
 	}
-	if err := decodeJSON(c, &in, true); err != nil {
+	if err := httpx.DecodeJSON(c, &in, true); err != nil {
 		return err
 	}
 	cl, err := s.oauth.Clients().Update(c.Request().Context(), c.Param("id"), oauth.ClientPatch{
@@ -428,22 +455,22 @@ func (s *Server) handleAdminUpdateClient(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return noStoreJSON(c, http.StatusOK, toAdminClient(cl))
+	return httpx.NoStoreJSON(c, http.StatusOK, toAdminClient(cl))
 }
 
-func (s *Server) handleAdminDeleteClient(c echo.Context) error {
+func (s *Handlers) handleAdminDeleteClient(c echo.Context) error {
 	if err := s.oauth.Clients().Delete(c.Request().Context(), c.Param("id"), by(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (s *Server) handleAdminRotateSecret(c echo.Context) error {
+func (s *Handlers) handleAdminRotateSecret(c echo.Context) error {
 	secret, err := s.oauth.Clients().RotateSecret(c.Request().Context(), c.Param("id"), by(c))
 	if err != nil {
 		return err
 	}
-	return noStoreJSON(c, http.StatusOK, struct {
+	return httpx.NoStoreJSON(c, http.StatusOK, struct {
 		ClientID     string `json:"client_id"`
 		ClientSecret string `json:"client_secret"`
 	}{c.Param("id"), secret})
@@ -469,7 +496,7 @@ func timeOrNil(t time.Time) *time.Time {
 	return &u
 }
 
-func (s *Server) handleAdminListKeys(c echo.Context) error {
+func (s *Handlers) handleAdminListKeys(c echo.Context) error {
 	keys := s.keys.Keys()
 	out := struct {
 		Keys []adminKeyJSON `json:"keys"`
@@ -480,18 +507,18 @@ func (s *Server) handleAdminListKeys(c echo.Context) error {
 			ActivatedAt: timeOrNil(k.ActivatedAt), RetiredAt: timeOrNil(k.RetiredAt), RemoveAt: timeOrNil(k.RemoveAt),
 		})
 	}
-	return noStoreJSON(c, http.StatusOK, out)
+	return httpx.NoStoreJSON(c, http.StatusOK, out)
 }
 
 // handleAdminRotateKeys rotates the signing keys as `authd keys rotate`
 // does. The body is optional: {"alg": "RS256"|"EdDSA"} picks the algorithm
 // of the new next key.
-func (s *Server) handleAdminRotateKeys(c echo.Context) error {
+func (s *Handlers) handleAdminRotateKeys(c echo.Context) error {
 	var in struct {
 		Alg string `json:"alg"`
 	}
 	if r := c.Request(); r.ContentLength > 0 || len(r.TransferEncoding) > 0 {
-		if err := decodeJSON(c, &in, true); err != nil {
+		if err := httpx.DecodeJSON(c, &in, true); err != nil {
 			return err
 		}
 	}
@@ -506,7 +533,7 @@ func (s *Server) handleAdminRotateKeys(c echo.Context) error {
 	if res.Rotated {
 		s.audit.Event(ctx, "key.rotated", "active_kid", res.Promoted, "retired_kid", res.Retired, "next_kid", res.Next, "by", by(c))
 	}
-	return noStoreJSON(c, http.StatusOK, struct {
+	return httpx.NoStoreJSON(c, http.StatusOK, struct {
 		Rotated    bool   `json:"rotated"`
 		ActiveKID  string `json:"active_kid"`
 		RetiredKID string `json:"retired_kid,omitempty"`
