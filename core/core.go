@@ -5,6 +5,7 @@
 package core
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -70,13 +71,22 @@ func New(o Options) *Services {
 		Store: o.Store, Hasher: o.Hasher, Sessions: s.Sessions, Mailer: o.Mailer, Audit: o.Audit, Log: o.Log, Now: o.Now,
 		Issuer: cfg.Issuer, ResetMailsPerHour: cfg.Throttle.ResetMailsPerHour, Limits: throttle.NewLimits(cfg.Throttle),
 	})
+	// Clients registered at run time live in the store beside the
+	// configured ones. A failed first reading is not fatal: the registry
+	// serves the configured clients and reads the store again on first use.
+	clients := oauth.NewClients(cfg.Clients)
+	if err := clients.UseStore(context.Background(), oauth.StoreOptions{
+		Store: o.Store, Reserved: []string{session.BrowserClientID, cfg.Compat.ClientID}, Audit: o.Audit, Log: o.Log, Now: o.Now,
+	}); err != nil {
+		o.Log.Warn("reading the stored clients failed; retrying on first use", "error", err)
+	}
 	s.OAuth = oauth.New(oauth.Options{
 		Config: oauth.Config{
 			Issuer: cfg.Issuer, RefreshIdleTTL: cfg.Tokens.RefreshIdleTTL, RefreshAbsoluteTTL: cfg.Tokens.RefreshAbsoluteTTL,
 			RefreshReuseGrace: cfg.Tokens.RefreshReuseGrace, LegacyClientID: cfg.Compat.ClientID,
 			LegacyRefreshExpiration: cfg.Compat.RefreshExpiration,
 		},
-		Store: o.Store, Clients: oauth.NewClients(cfg.Clients), Tokens: s.Tokens, Sessions: s.Sessions,
+		Store: o.Store, Clients: clients, Tokens: s.Tokens, Sessions: s.Sessions,
 		Accounts: s.Accounts, Audit: o.Audit, Log: o.Log, Now: o.Now,
 	})
 	return s

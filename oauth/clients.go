@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/authd/authd/config"
 	"github.com/authd/authd/errs"
@@ -25,6 +26,11 @@ type Client struct {
 	Scopes                 []string
 	RedirectURIs           []string
 	PostLogoutRedirectURIs []string
+	// Source is where the client is defined: SourceConfig (read-only at
+	// run time) or SourceDatabase.
+	Source string
+	// CreatedAt and UpdatedAt are set for database clients only.
+	CreatedAt, UpdatedAt time.Time
 }
 
 // Allows reports whether the client may use grant.
@@ -38,9 +44,13 @@ func (c *Client) DisplayName() string {
 	return c.ID
 }
 
-// Clients is the client registry, read-only after start-up.
+// Clients is the client registry: the clients of the configuration file,
+// read-only after start-up, and, once UseStore is called, those registered
+// at run time in the database (registry.go). A configured client wins over
+// a stored one with the same id.
 type Clients struct {
 	byID map[string]*Client
+	db   *dbClients // nil: configured clients only
 }
 
 // NewClients builds the registry from the configured clients.
@@ -56,19 +66,41 @@ func NewClients(cfg []config.Client) *Clients {
 			Scopes:                 slices.Clone(c.Scopes),
 			RedirectURIs:           slices.Clone(c.RedirectURIs),
 			PostLogoutRedirectURIs: slices.Clone(c.PostLogoutRedirectURIs),
+			Source:                 SourceConfig,
 		}
 	}
 	return &Clients{byID: m}
 }
 
-// Get returns the client with this id.
+// Get returns the client with this id: a configured one, else a stored one
+// as of the last reload (see UseStore).
 func (cs *Clients) Get(id string) (*Client, bool) {
-	c, ok := cs.byID[id]
+	if c, ok := cs.byID[id]; ok {
+		return c, true
+	}
+	if cs.db == nil {
+		return nil, false
+	}
+	c, ok := cs.db.current().byID[id]
 	return c, ok
 }
 
-// IDs lists the client ids, sorted.
+// IDs lists the ids of every client Get finds, sorted.
 func (cs *Clients) IDs() []string {
+	ids := cs.configIDs()
+	if cs.db != nil {
+		for id := range cs.db.current().byID {
+			if _, ok := cs.byID[id]; !ok {
+				ids = append(ids, id)
+			}
+		}
+		sort.Strings(ids)
+	}
+	return ids
+}
+
+// configIDs lists the ids of the configured clients, sorted.
+func (cs *Clients) configIDs() []string {
 	ids := make([]string, 0, len(cs.byID))
 	for id := range cs.byID {
 		ids = append(ids, id)
@@ -119,7 +151,7 @@ func (cs *Clients) Authenticate(cr Credentials) (*Client, error) {
 		return nil, errs.InvalidClient("client authentication required")
 	}
 	got := sha256.Sum256([]byte(secret))
-	c, ok := cs.byID[id]
+	c, ok := cs.Get(id)
 	if !ok {
 		return nil, errs.InvalidClient("unknown client or wrong credentials")
 	}

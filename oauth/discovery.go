@@ -42,14 +42,18 @@ type discovery struct {
 var signingAlgs = []string{"RS256", "EdDSA"}
 
 // Discovery is the provider metadata document, computed once at start-up.
+// Its scopes_supported lists the scopes of the configured clients only: the
+// document is cached by relying parties and not recomputed when a client is
+// registered at run time. The operators' scope (ScopeAdmin) is not
+// advertised.
 func (s *Service) Discovery() ([]byte, error) {
 	iss := s.cfg.Issuer
 	scopes := []string{"openid", "profile", "email", "offline_access"}
 	grants := GrantTypes()
-	for _, id := range s.clients.IDs() {
+	for _, id := range s.clients.configIDs() {
 		c, _ := s.clients.Get(id)
 		for _, sc := range c.Scopes {
-			if !slices.Contains(scopes, sc) {
+			if !slices.Contains(scopes, sc) && sc != ScopeAdmin {
 				scopes = append(scopes, sc)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/authd/authd/account"
 	"github.com/authd/authd/errs"
+	"github.com/authd/authd/server/httpx"
 	"github.com/authd/authd/storage"
 	"github.com/authd/authd/token"
 )
@@ -16,16 +17,16 @@ import (
 func (s *Server) accountRoutes(api echo.MiddlewareFunc) {
 	e := s.echo
 	auth := s.requireBearer(func(ac token.Access) bool { return ac.HasScope(scopeAccount) })
-	route(e, "/account/register", s.handleRegister, post, api)
-	route(e, "/account/me", s.handleMe, []string{http.MethodGet, http.MethodPatch}, api, auth)
-	route(e, "/account/password", s.handlePasswordChange, post, api, auth)
-	route(e, "/account/password/reset", s.handleResetRequest, post, api)
-	route(e, "/account/password/reset/confirm", s.handleResetConfirm, post, api)
-	route(e, "/account/email/verify", s.handleVerifyEmail, post, api)
-	route(e, "/account/email/verify/resend", s.handleResendVerification, post, api, auth)
-	route(e, "/account/sessions", s.handleSessions, get, api, auth)
-	route(e, "/account/sessions/:id", s.handleEndSession, []string{http.MethodDelete}, api, auth)
-	route(e, "/account/logout", s.handleLogout, post, api, auth)
+	httpx.Route(e, "/account/register", s.handleRegister, post, api)
+	httpx.Route(e, "/account/me", s.handleMe, []string{http.MethodGet, http.MethodPatch}, api, auth)
+	httpx.Route(e, "/account/password", s.handlePasswordChange, post, api, auth)
+	httpx.Route(e, "/account/password/reset", s.handleResetRequest, post, api)
+	httpx.Route(e, "/account/password/reset/confirm", s.handleResetConfirm, post, api)
+	httpx.Route(e, "/account/email/verify", s.handleVerifyEmail, post, api)
+	httpx.Route(e, "/account/email/verify/resend", s.handleResendVerification, post, api, auth)
+	httpx.Route(e, "/account/sessions", s.handleSessions, get, api, auth)
+	httpx.Route(e, "/account/sessions/:id", s.handleEndSession, []string{http.MethodDelete}, api, auth)
+	httpx.Route(e, "/account/logout", s.handleLogout, post, api, auth)
 }
 
 // userJSON is a user as the account API shows it (never the hash).
@@ -47,11 +48,6 @@ func toUserJSON(u storage.User) userJSON {
 	}
 }
 
-func noStoreJSON(c echo.Context, status int, v any) error {
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(status, v)
-}
-
 func (s *Server) handleRegister(c echo.Context) error {
 	var in struct {
 		Username  string `json:"username"`
@@ -60,24 +56,24 @@ func (s *Server) handleRegister(c echo.Context) error {
 		FirstName string `json:"first_name"`
 		LastName  string `json:"last_name"`
 	}
-	if err := decodeJSON(c, &in, true); err != nil {
+	if err := httpx.DecodeJSON(c, &in, true); err != nil {
 		return err
 	}
 	u, err := s.accounts.Register(c.Request().Context(), account.Registration{Username: in.Username, Password: in.Password, Email: in.Email, FirstName: in.FirstName, LastName: in.LastName}, c.RealIP())
 	if err != nil {
 		return err
 	}
-	return noStoreJSON(c, http.StatusCreated, toUserJSON(u))
+	return httpx.NoStoreJSON(c, http.StatusCreated, toUserJSON(u))
 }
 
 func (s *Server) handleMe(c echo.Context) error {
 	ctx := c.Request().Context()
-	u, err := s.accounts.CurrentUser(ctx, claimsOf(c))
+	u, err := s.accounts.CurrentUser(ctx, httpx.Claims(c))
 	if err != nil {
 		return err
 	}
 	if c.Request().Method == http.MethodGet {
-		return noStoreJSON(c, http.StatusOK, toUserJSON(u))
+		return httpx.NoStoreJSON(c, http.StatusOK, toUserJSON(u))
 	}
 	// An explicit input struct: id, disabled and email_verified cannot be
 	// set, and asking to is an error naming the field.
@@ -88,7 +84,7 @@ func (s *Server) handleMe(c echo.Context) error {
 		// Password is the current password, required to change the email.
 		Password string `json:"password"`
 	}
-	if err := decodeJSON(c, &in, true); err != nil {
+	if err := httpx.DecodeJSON(c, &in, true); err != nil {
 		return err
 	}
 	u, err = s.accounts.UpdateProfile(ctx, u.ID, account.ProfilePatch{Email: in.Email, FirstName: in.FirstName, LastName: in.LastName, CurrentPassword: in.Password})
@@ -98,7 +94,7 @@ func (s *Server) handleMe(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return noStoreJSON(c, http.StatusOK, toUserJSON(u))
+	return httpx.NoStoreJSON(c, http.StatusOK, toUserJSON(u))
 }
 
 func (s *Server) handlePasswordChange(c echo.Context) error {
@@ -106,11 +102,11 @@ func (s *Server) handlePasswordChange(c echo.Context) error {
 		OldPassword string `json:"old_password"`
 		NewPassword string `json:"new_password"`
 	}
-	if err := decodeJSON(c, &in, true); err != nil {
+	if err := httpx.DecodeJSON(c, &in, true); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	ac := claimsOf(c)
+	ac := httpx.Claims(c)
 	u, err := s.accounts.CurrentUser(ctx, ac)
 	if err != nil {
 		return err
@@ -129,13 +125,13 @@ func (s *Server) handleResetRequest(c echo.Context) error {
 	var in struct {
 		Email string `json:"email"`
 	}
-	if err := decodeJSON(c, &in, true); err != nil {
+	if err := httpx.DecodeJSON(c, &in, true); err != nil {
 		return err
 	}
 	if err := s.accounts.RequestReset(c.Request().Context(), in.Email, c.RealIP()); err != nil {
 		return err
 	}
-	return noStoreJSON(c, http.StatusAccepted, statusJSON{"if the address belongs to an account, a reset link is on its way"})
+	return httpx.NoStoreJSON(c, http.StatusAccepted, statusJSON{"if the address belongs to an account, a reset link is on its way"})
 }
 
 func (s *Server) handleResetConfirm(c echo.Context) error {
@@ -143,7 +139,7 @@ func (s *Server) handleResetConfirm(c echo.Context) error {
 		Token       string `json:"token"`
 		NewPassword string `json:"new_password"`
 	}
-	if err := decodeJSON(c, &in, true); err != nil {
+	if err := httpx.DecodeJSON(c, &in, true); err != nil {
 		return err
 	}
 	if err := s.accounts.ConfirmReset(c.Request().Context(), in.Token, in.NewPassword, c.RealIP()); err != nil {
@@ -156,7 +152,7 @@ func (s *Server) handleVerifyEmail(c echo.Context) error {
 	var in struct {
 		Token string `json:"token"`
 	}
-	if err := decodeJSON(c, &in, true); err != nil {
+	if err := httpx.DecodeJSON(c, &in, true); err != nil {
 		return err
 	}
 	if err := s.accounts.VerifyEmail(c.Request().Context(), in.Token); err != nil {
@@ -179,7 +175,7 @@ type sessionJSON struct {
 }
 
 func (s *Server) handleSessions(c echo.Context) error {
-	ac := claimsOf(c)
+	ac := httpx.Claims(c)
 	u, err := s.accounts.CurrentUser(c.Request().Context(), ac)
 	if err != nil {
 		return err
@@ -196,11 +192,11 @@ func (s *Server) handleSessions(c echo.Context) error {
 			Current: ss.ID == ac.SessionID,
 		})
 	}
-	return noStoreJSON(c, http.StatusOK, out)
+	return httpx.NoStoreJSON(c, http.StatusOK, out)
 }
 
 func (s *Server) handleEndSession(c echo.Context) error {
-	ac := claimsOf(c)
+	ac := httpx.Claims(c)
 	u, err := s.accounts.CurrentUser(c.Request().Context(), ac)
 	if err != nil {
 		return err
@@ -212,7 +208,7 @@ func (s *Server) handleEndSession(c echo.Context) error {
 }
 
 func (s *Server) handleLogout(c echo.Context) error {
-	ac := claimsOf(c)
+	ac := httpx.Claims(c)
 	u, err := s.accounts.CurrentUser(c.Request().Context(), ac)
 	if err != nil {
 		return err
@@ -227,12 +223,12 @@ func (s *Server) handleLogout(c echo.Context) error {
 // current, unverified email.
 func (s *Server) handleResendVerification(c echo.Context) error {
 	ctx := c.Request().Context()
-	u, err := s.accounts.CurrentUser(ctx, claimsOf(c))
+	u, err := s.accounts.CurrentUser(ctx, httpx.Claims(c))
 	if err != nil {
 		return err
 	}
 	if err := s.accounts.ResendVerification(ctx, u); err != nil {
 		return err
 	}
-	return noStoreJSON(c, http.StatusAccepted, statusJSON{"if the address is not verified yet, a new link is on its way"})
+	return httpx.NoStoreJSON(c, http.StatusAccepted, statusJSON{"if the address is not verified yet, a new link is on its way"})
 }

@@ -31,12 +31,3 @@ func corsAllowed(origins []string) echo.MiddlewareFunc {
 		MaxAge:          600,
 	})
 }
-
-// route registers path for methods and for OPTIONS (the CORS preflight),
-// all behind mw.
-func route(e *echo.Echo, path string, h echo.HandlerFunc, methods []string, mw ...echo.MiddlewareFunc) {
-	for _, m := range methods {
-		e.Add(m, path, h, mw...)
-	}
-	e.OPTIONS(path, func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }, mw...)
-}

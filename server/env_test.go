@@ -55,6 +55,8 @@ const (
 	rsSecret  = "rs-secret-0123456789ab"
 	confID    = "webapp" // confidential: password, refresh_token
 	confSec   = "webapp-secret-0123456789"
+	adminID   = "ops" // confidential: client_credentials with the admin scope
+	adminSec  = "ops-secret-0123456789abc"
 )
 
 func testConfig() config.Config {
@@ -70,6 +72,7 @@ func testConfig() config.Config {
 		{ID: svcID, Secret: svcSecret, Grants: []string{"client_credentials"}, Scopes: []string{"api", "api.read"}},
 		{ID: rsID, Secret: rsSecret, Grants: []string{"client_credentials"}, Scopes: []string{"api"}},
 		{ID: confID, Secret: confSec, Grants: []string{"password", "refresh_token"}, Scopes: userScopes},
+		{ID: adminID, Secret: adminSec, Grants: []string{"client_credentials"}, Scopes: []string{"admin", "api"}},
 	}
 	cfg.CORS.AllowedOrigins = []string{"https://app.example.com"}
 	return cfg
@@ -92,6 +95,7 @@ type testEnv struct {
 	srv    *server.Server
 	smtp   *mailtest.Server
 	http   *http.Client
+	logs   *logBuffer // the server's log, audit lines included
 }
 
 func newEnv(t testing.TB, mutate ...func(*config.Config)) *testEnv {
@@ -131,9 +135,10 @@ func newEnvWith(t testing.TB, faulty bool, mutate ...func(*config.Config)) *test
 		t.Fatal(err)
 	}
 	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := &logBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
 	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(tlog{t}, nil))
+		log = slog.New(slog.NewTextHandler(io.MultiWriter(logs, tlog{t}), nil))
 	}
 	km, err := keys.NewManager(ctx, db, keys.Options{
 		Algorithm: cfg.Keys.Algorithm, RotateEvery: cfg.Keys.RotateEvery, ReloadInterval: cfg.Keys.ReloadInterval,
@@ -185,9 +190,31 @@ func newEnvWith(t testing.TB, faulty bool, mutate ...func(*config.Config)) *test
 		}
 	})
 	return &testEnv{
-		t: t, url: cfg.Issuer, cfg: cfg, store: db, faults: faults, dbPath: dbPath, keys: km, hasher: hasher, clock: clk, srv: srv, smtp: smtpd,
-		http: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		t: t, url: cfg.Issuer, cfg: cfg, store: db, faults: faults, dbPath: dbPath, keys: km, hasher: hasher, clock: clk, srv: srv, smtp: smtpd, logs: logs,
+		http: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			Transport: openAPICheck{t: t, next: http.DefaultTransport}}, // openapi_test.go
 	}
+}
+
+// logBuffer keeps what the server logs, for tests that look for a line.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.buf.Len() > 16<<20 { // a benchmark's worth of access lines: keep the start
+		return len(p), nil
+	}
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 type tlog struct{ t testing.TB }

@@ -11,7 +11,7 @@ import (
 func (s *Server) pageHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
-		h.Set("Content-Security-Policy", s.web.csp)
+		h.Set("Content-Security-Policy", s.pageCSP())
 		// Clickjacking: the pages cannot be framed (frame-ancestors 'none'
 		// above; X-Frame-Options for browsers without CSP level 2). A framed
 		// sign-in form would let another site trick a person into signing in

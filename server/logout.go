@@ -60,7 +60,7 @@ func (s *Server) handleLogoutRP(c echo.Context) error {
 	}
 	d := pageData{}
 	if lr.Client != nil {
-		d.ClientID = lr.Client.DisplayName()
+		d.ClientName = lr.Client.DisplayName()
 	}
 	for _, k := range logoutParams {
 		if v := lr.Params.Get(k); v != "" {

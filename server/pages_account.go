@@ -42,7 +42,7 @@ func (s *Server) handleRegisterPage(c echo.Context) error {
 		if err != nil {
 			return badRequestPage("The sign-in request is invalid. Go back to the application and try again.")
 		}
-		d.ClientID = req.Client.DisplayName()
+		d.ClientName = req.Client.DisplayName()
 	}
 	d.carry(authz, next)
 	return s.render(c, http.StatusOK, "register", d)
@@ -61,7 +61,7 @@ func (s *Server) handleRegisterForm(c echo.Context) error {
 	d.carry(authz, next)
 	if authz != "" {
 		if req, err := s.oauth.ParseAuthz(authz); err == nil {
-			d.ClientID = req.Client.DisplayName()
+			d.ClientName = req.Client.DisplayName()
 		}
 	}
 	if form.Get("password") != form.Get("password2") {
@@ -224,6 +224,8 @@ func (s *Server) renderAccount(c echo.Context, status int, ws webSession, d page
 		}
 		if sess.ClientID == browserClientID {
 			v.Label = "Sign-in on this site"
+		} else if cl, ok := s.oauth.Clients().Get(sess.ClientID); ok {
+			v.Label = cl.DisplayName()
 		}
 		d.Sessions = append(d.Sessions, v)
 	}

@@ -6,6 +6,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/authd/authd/errs"
+	"github.com/authd/authd/server/admin"
+	"github.com/authd/authd/server/httpx"
 	"github.com/authd/authd/server/restauth"
 )
 
@@ -28,17 +30,18 @@ func (s *Server) routes() {
 	}
 
 	// Public metadata, readable from any origin.
-	route(e, "/.well-known/openid-configuration", s.handleDiscovery, get, corsPublic)
-	route(e, "/.well-known/oauth-authorization-server", s.handleDiscovery, get, corsPublic)
-	route(e, "/.well-known/jwks.json", s.handleJWKS, get, corsPublic)
+	httpx.Route(e, "/.well-known/openid-configuration", s.handleDiscovery, get, corsPublic)
+	httpx.Route(e, "/.well-known/oauth-authorization-server", s.handleDiscovery, get, corsPublic)
+	httpx.Route(e, "/.well-known/jwks.json", s.handleJWKS, get, corsPublic)
 
 	// OAuth 2.0 / OIDC.
-	route(e, "/oauth2/token", s.handleToken, post, api)
-	route(e, "/oauth2/revoke", s.handleRevoke, post, api)
-	route(e, "/oauth2/introspect", s.handleIntrospect, post, api)
-	route(e, "/userinfo", s.handleUserinfo, getPost, api)
+	httpx.Route(e, "/oauth2/token", s.handleToken, post, api)
+	httpx.Route(e, "/oauth2/revoke", s.handleRevoke, post, api)
+	httpx.Route(e, "/oauth2/introspect", s.handleIntrospect, post, api)
+	httpx.Route(e, "/userinfo", s.handleUserinfo, getPost, api)
 
 	s.accountRoutes(api)
+	admin.New(admin.Options{Accounts: s.accounts, OAuth: s.oauth, Tokens: s.tokens, Keys: s.keys, Audit: s.audit}).Routes(e)
 
 	// The Django-era paths, answering in DRF's shapes (compat.go).
 	if s.cfg.Compat.RestAuth {
@@ -47,7 +50,7 @@ func (s *Server) routes() {
 			OldPasswordRequired: s.cfg.Compat.OldPasswordRequired, AccountScope: scopeAccount,
 			Internal: func(e *errs.Error) bool { return escalate(e).Kind == kindInternal },
 		}).Routes(e, func(p string, h echo.HandlerFunc, methods []string, mw ...echo.MiddlewareFunc) {
-			route(e, p, h, methods, mw...)
+			httpx.Route(e, p, h, methods, mw...)
 		}, api)
 	}
 

@@ -40,7 +40,7 @@ func (s *Server) handleSigninPage(c echo.Context) error {
 			// the authorization endpoint answered it already.
 			return badRequestPage("The sign-in request is invalid. Go back to the application and try again.")
 		}
-		d.ClientID = req.Client.DisplayName()
+		d.ClientName = req.Client.DisplayName()
 		d.Form["username"] = req.LoginHint
 	} else if signedIn {
 		return c.Redirect(http.StatusSeeOther, cmp.Or(next, "/account"))
@@ -67,7 +67,7 @@ func (s *Server) handleSignin(c echo.Context) error {
 	d.carry(authz, next)
 	if authz != "" {
 		if req, err := s.oauth.ParseAuthz(authz); err == nil {
-			d.ClientID = req.Client.DisplayName()
+			d.ClientName = req.Client.DisplayName()
 		}
 	}
 	if username == "" || pw == "" {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/authd/authd/errs"
 	"github.com/authd/authd/oauth"
+	"github.com/authd/authd/server/httpx"
 )
 
 // The OAuth 2.0 / OIDC endpoints: each reads the request, calls the oauth
@@ -95,9 +96,9 @@ func (s *Server) handleUserinfo(c echo.Context) error {
 		}
 		formGet = form.Get
 	}
-	tok, ok := bearerToken(r, formGet, "Bearer")
+	tok, ok := httpx.BearerToken(r, formGet, "Bearer")
 	if !ok {
-		return errNoToken
+		return httpx.ErrNoToken
 	}
 	ac, err := s.tokens.VerifyAccess(tok)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -32,8 +33,11 @@ import (
 // webUI is what the pages need, built once in New.
 type webUI struct {
 	*web.UI
-	// csp is the Content-Security-Policy of every page (headers.go).
-	csp string
+	// csp is the Content-Security-Policy of every page (headers.go), as
+	// of the clients' generation cspGen (clientcsp.go).
+	csp    string
+	cspGen uint64
+	cspMu  sync.Mutex
 	// https is whether the issuer is https: cookies are then Secure and
 	// __Host- prefixed, and HSTS is sent.
 	https bool
@@ -54,7 +58,7 @@ func (s *Server) newWebUI() (*webUI, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	w := &webUI{UI: ui, https: iss.Scheme == "https", origin: iss.Scheme + "://" + iss.Host}
-	w.csp = s.contentSecurityPolicy()
+	w.csp, w.cspGen = s.contentSecurityPolicy(), s.oauth.Clients().Generation()
 	return w, nil
 }
 
@@ -125,8 +129,12 @@ type pageData struct {
 	// Hidden are the hidden inputs the form carries on (the pending
 	// authorization request, a mail link's token).
 	Hidden []hiddenField
-	// ClientID is the client the person is signing in to or out of.
-	ClientID string
+	// ClientName is the name (else the id) of the client the person is
+	// signing in to or out of.
+	ClientName string
+	// SiteName names the service in the title and the header of every page
+	// (web.site_name).
+	SiteName string
 	// Done switches a page to its "it worked" state.
 	Done bool
 	Wide bool
@@ -175,6 +183,7 @@ func (s *Server) render(c echo.Context, status int, name string, d pageData) err
 		return fmt.Errorf("no page template %q", name)
 	}
 	d.CSRF = s.csrfToken(c)
+	d.SiteName = s.cfg.Web.SiteName
 	if d.User == nil {
 		if ws, ok := s.cachedSession(c); ok {
 			d.User = &ws.user

@@ -59,6 +59,7 @@ type Storage interface {
 	KeyStore
 	OneTimeTokenStore
 	AuthCodeStore
+	ClientStore
 	LimitStore
 
 	// RevokeJTI lists an access token's jti as revoked until exp (and
@@ -138,6 +139,31 @@ type UserStore interface {
 	// an id or a pk taken) aborts the whole import, nothing written, with an
 	// *ImportError naming the index of the user in the list.
 	ImportUsers(ctx context.Context, users []User) (skipped []string, err error)
+	// ListUsers returns at most q.Limit users in ascending pk order, those
+	// with a pk above q.AfterPK, and with q.Prefix only those whose
+	// username (by UsernameKey) or email (by EmailKey) starts with it. A
+	// Limit below 1 is an error.
+	ListUsers(ctx context.Context, q UserQuery) ([]User, error)
+	// DeleteUser erases the user and, in the same transaction, every row
+	// that belongs to them: sessions (ended or not), refresh tokens,
+	// authorization codes and one-time tokens. It returns the ids of the
+	// sessions that were live at now (not ended, not past ExpiresAt), so
+	// the caller can record them as ended in its view: the rows are gone,
+	// and EndedSessions will not report them. ErrNotFound for an unknown id.
+	DeleteUser(ctx context.Context, id string, now time.Time) ([]string, error)
+}
+
+// UserQuery selects a page of users for ListUsers.
+type UserQuery struct {
+	// Prefix keeps the users whose UsernameKey starts with
+	// UsernameKey(Prefix) or whose EmailKey starts with EmailKey(Prefix);
+	// "" keeps every user.
+	Prefix string
+	// AfterPK keeps the users with a pk above it: 0 from the first user,
+	// the last pk of the previous page for the next one.
+	AfterPK int64
+	// Limit is the most users returned, at least 1.
+	Limit int
 }
 
 // SessionStore holds sessions. A session is one sign-in of a user at a
@@ -275,6 +301,42 @@ type AuthCodeStore interface {
 	// a sign-in session that has ended, has passed its ExpiresAt or no
 	// longer exists, gives ErrNotFound with nothing written.
 	RedeemAuthCode(ctx context.Context, hash string, sess Session, now time.Time) (AuthCode, error)
+}
+
+// ClientStore holds the OAuth clients an operator registers at run time
+// (the admin API, the CLI). Clients of the configuration file are not
+// stored.
+type ClientStore interface {
+	// CreateClient inserts c. ErrAlreadyExists when the id is taken.
+	CreateClient(ctx context.Context, c Client) error
+	// GetClient returns the client with this id, or ErrNotFound.
+	GetClient(ctx context.Context, id string) (Client, error)
+	// ListClients returns every stored client, by id.
+	ListClients(ctx context.Context) ([]Client, error)
+	// UpdateClient reads the client, calls fn with it and stores what fn
+	// left in it, atomically. ID and CreatedAt are kept whatever fn does,
+	// and UpdatedAt is set to now. An error from fn aborts the update and
+	// is returned as is. ErrNotFound for an unknown id.
+	UpdateClient(ctx context.Context, id string, now time.Time, fn func(*Client) error) (Client, error)
+	// DeleteClient deletes the client. ErrNotFound for an unknown id.
+	DeleteClient(ctx context.Context, id string) error
+}
+
+// Client is an OAuth client registered at run time.
+type Client struct {
+	ID   string
+	Name string
+	// Public clients have no secret.
+	Public bool
+	// SecretHash is the SHA-256 of the secret (32 bytes); nil for a public
+	// client. The secret itself is never stored.
+	SecretHash             []byte
+	Grants                 []string
+	Scopes                 []string
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	CreatedAt              time.Time
+	UpdatedAt              time.Time
 }
 
 // User is an account.

@@ -39,6 +39,11 @@ Commands:
   users set-password    set a user's password, ending their sessions
   users disable|enable  stop or allow a user's logins and refreshes
   users import          import users from a Django dumpdata file
+  users list|show       list users (--q PREFIX) or show one (--username); --json for scripts
+  users delete          erase a user with their sessions and tokens (--username, --yes)
+  sessions list|end     list a user's sessions, or end one (--sid) or all (--all)
+  clients add|list|show|remove|rotate-secret
+                        manage the clients stored in the database
   backup FILE           copy the live database to FILE, consistent and verified
   db copy --to DST      copy the whole database into a new one (SQLite to PostgreSQL)
   version               print version and build information
@@ -88,6 +93,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdKeys(ctx, e, rest)
 	case "users":
 		return cmdUsers(ctx, e, rest)
+	case "sessions":
+		return cmdSessions(ctx, e, rest)
+	case "clients":
+		return cmdClients(ctx, e, rest)
 	case "backup":
 		return cmdBackup(ctx, e, rest)
 	case "db":

@@ -19,7 +19,7 @@ import (
 
 func cmdUsers(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
-		return errors.New("users: want a subcommand: add, set-password, disable, enable, import")
+		return errors.New("users: want a subcommand: add, set-password, disable, enable, import, list, show, delete")
 	}
 	switch args[0] {
 	case "add":
@@ -32,11 +32,17 @@ func cmdUsers(ctx context.Context, e env, args []string) error {
 		return cmdUsersSetDisabled(ctx, e, args[1:], false)
 	case "import":
 		return cmdUsersImport(ctx, e, args[1:])
+	case "list":
+		return cmdUsersList(ctx, e, args[1:])
+	case "show":
+		return cmdUsersShow(ctx, e, args[1:])
+	case "delete":
+		return cmdUsersDelete(ctx, e, args[1:])
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(e.stdout, "Usage: authd users add|set-password|disable|enable|import [flags]\n\nRun \"authd users <subcommand> --help\" for its flags.\n")
+		fmt.Fprint(e.stdout, "Usage: authd users add|set-password|disable|enable|import|list|show|delete [flags]\n\nRun \"authd users <subcommand> --help\" for its flags.\n")
 		return nil
 	default:
-		return fmt.Errorf("users: unknown subcommand %q (want add, set-password, disable, enable, import)", args[0])
+		return fmt.Errorf("users: unknown subcommand %q (want add, set-password, disable, enable, import, list, show, delete)", args[0])
 	}
 }
 
@@ -216,20 +222,27 @@ records, and nothing is written.`)
 		return fmt.Errorf("users import: %w", err)
 	}
 	defer f.Close()
-	recs, err := users.ParseDjangoDump(f)
+	prog := newProgress(e.stdout)
+	defer prog.clear()
+	var size int64
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	recs, err := users.ParseDjangoDump(prog.reader(f, size, "reading "+fs.Arg(0)))
 	if err != nil {
 		return fmt.Errorf("users import: %w", err)
 	}
 	return withAccounts(ctx, e, *cfgPath, "users import", func(accounts *account.Service, _ storage.Storage) error {
+		prog.show(fmt.Sprintf("%d record(s) read; importing them in one transaction…", len(recs)))
 		n, skipped, err := accounts.ImportDjango(ctx, recs, byCLI)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "imported %d user(s)", n)
+		summary := fmt.Sprintf("imported %d user(s)", n)
 		if len(skipped) > 0 {
-			fmt.Fprintf(e.stdout, "; skipped %d existing: %s", len(skipped), strings.Join(skipped, ", "))
+			summary += fmt.Sprintf("; skipped %d existing: %s", len(skipped), strings.Join(skipped, ", "))
 		}
-		fmt.Fprintln(e.stdout)
+		prog.done(summary)
 		return nil
 	})
 }

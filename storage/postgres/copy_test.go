@@ -59,6 +59,11 @@ func populate(t *testing.T, s storage.Storage) {
 	must(s.CreateUser(ctx, storage.User{ID: "u-alice", PK: 7, Username: "Alice", Email: "alice@example.com", EmailVerified: true,
 		PasswordHash: hash, FirstName: "Alice", LastName: "Liddell", CreatedAt: base, UpdatedAt: base.Add(time.Second)}))
 	must(s.CreateUser(ctx, storage.User{ID: "u-bob", Username: "bob", PasswordHash: "pbkdf2_sha256$870000$salt$hash", CreatedAt: base}))
+	// A stored client: its lists and its secret's hash travel as they are.
+	must(s.CreateClient(ctx, storage.Client{ID: "reports", Name: "Reports", SecretHash: []byte("0123456789abcdef0123456789abcdef"),
+		Grants: []string{"client_credentials"}, Scopes: []string{"api", "api.read"}, CreatedAt: base, UpdatedAt: base}))
+	must(s.CreateClient(ctx, storage.Client{ID: "spa", Public: true, Grants: []string{"authorization_code"},
+		RedirectURIs: []string{"https://spa.example.com/cb"}, CreatedAt: base, UpdatedAt: base}))
 	must(s.CreateUser(ctx, storage.User{ID: "u-carol", Username: "carol", Email: "carol@example.com", CreatedAt: base}))
 	if _, err := s.SetDisabled(ctx, "u-carol", true, base.Add(time.Minute)); err != nil {
 		t.Fatal(err)
@@ -171,7 +176,7 @@ func TestCopy(t *testing.T) {
 	if calls == 0 {
 		t.Error("Copy called progress never")
 	}
-	wantCounts := map[string]int64{"users": 3, "sessions": 5, "legacy_refresh_tokens": 1, "keys": 3, "revoked_jtis": 1, "one_time_tokens": 3, "auth_codes": 2}
+	wantCounts := map[string]int64{"users": 3, "sessions": 5, "legacy_refresh_tokens": 1, "keys": 3, "revoked_jtis": 1, "one_time_tokens": 3, "auth_codes": 2, "clients": 2}
 	for _, c := range counts {
 		if c.Rows != wantCounts[c.Table] {
 			t.Errorf("copied %d rows of %s, want %d", c.Rows, c.Table, wantCounts[c.Table])

@@ -22,7 +22,7 @@ var (
 // (limit_failures, limit_windows: short-lived, not worth carrying over)
 // are not data. TestDataTables checks that this list names every other
 // table of the schema.
-var dataTables = []string{"users", "sessions", "legacy_refresh_tokens", "keys", "revoked_jtis", "one_time_tokens", "auth_codes"}
+var dataTables = []string{"users", "sessions", "legacy_refresh_tokens", "keys", "revoked_jtis", "one_time_tokens", "auth_codes", "clients"}
 
 // column is a column of a table as the catalog describes it.
 type column struct{ name, typ string }

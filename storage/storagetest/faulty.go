@@ -386,6 +386,59 @@ func (f *Faulty) RedeemAuthCode(ctx context.Context, hash string, sess storage.S
 	return f.Storage.RedeemAuthCode(ctx, hash, sess, now)
 }
 
+// Operators' methods.
+
+func (f *Faulty) ListUsers(ctx context.Context, q storage.UserQuery) ([]storage.User, error) {
+	if err := f.fault("ListUsers"); err != nil {
+		return nil, err
+	}
+	return f.Storage.ListUsers(ctx, q)
+}
+
+func (f *Faulty) DeleteUser(ctx context.Context, id string, now time.Time) ([]string, error) {
+	if err := f.fault("DeleteUser"); err != nil {
+		return nil, err
+	}
+	return f.Storage.DeleteUser(ctx, id, now)
+}
+
+// ClientStore.
+
+func (f *Faulty) CreateClient(ctx context.Context, c storage.Client) error {
+	if err := f.fault("CreateClient"); err != nil {
+		return err
+	}
+	return f.Storage.CreateClient(ctx, c)
+}
+
+func (f *Faulty) GetClient(ctx context.Context, id string) (storage.Client, error) {
+	if err := f.fault("GetClient"); err != nil {
+		return storage.Client{}, err
+	}
+	return f.Storage.GetClient(ctx, id)
+}
+
+func (f *Faulty) ListClients(ctx context.Context) ([]storage.Client, error) {
+	if err := f.fault("ListClients"); err != nil {
+		return nil, err
+	}
+	return f.Storage.ListClients(ctx)
+}
+
+func (f *Faulty) UpdateClient(ctx context.Context, id string, now time.Time, fn func(*storage.Client) error) (storage.Client, error) {
+	if err := f.fault("UpdateClient"); err != nil {
+		return storage.Client{}, err
+	}
+	return f.Storage.UpdateClient(ctx, id, now, fn)
+}
+
+func (f *Faulty) DeleteClient(ctx context.Context, id string) error {
+	if err := f.fault("DeleteClient"); err != nil {
+		return err
+	}
+	return f.Storage.DeleteClient(ctx, id)
+}
+
 // LimitStore.
 
 func (f *Faulty) LimitAttempt(ctx context.Context, key string, now time.Time, p storage.FailurePolicy) (time.Duration, error) {

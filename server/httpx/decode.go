@@ -1,4 +1,8 @@
-package server
+// Package httpx is the HTTP plumbing the surfaces of package server share:
+// decoding JSON bodies strictly, writing uncached JSON, reading bearer
+// tokens and checking their scope, and registering a route with its CORS
+// preflight.
+package httpx
 
 import (
 	"bytes"
@@ -15,13 +19,13 @@ import (
 	"github.com/authd/authd/errs"
 )
 
-// decodeJSON reads a JSON request body into dst. strict refuses fields dst
+// DecodeJSON reads a JSON request body into dst. strict refuses fields dst
 // does not have (the account API: a client must learn that "disabled" is
 // not a field it can set); the Django-era paths ignore them, as Django REST
 // Framework does. Every failure is an *errs.Error: 415 for another
 // content type, 413 for a body over the limit, 400 naming the field for
 // a value of the wrong type, 400 for malformed JSON or trailing data.
-func decodeJSON(c echo.Context, dst any, strict bool) error {
+func DecodeJSON(c echo.Context, dst any, strict bool) error {
 	r := c.Request()
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {

@@ -1,4 +1,4 @@
--- 0006: the counters of the abuse limits (package throttle), so that every
+-- 0007: the counters of the abuse limits (package throttle), so that every
 -- process on the database counts against the same limits. Keys are opaque
 -- (the server namespaces and hashes them); expires_at is when a row can
 -- no longer matter, and DeleteExpired removes it then.
