@@ -42,6 +42,7 @@ func buildAuthd(ctx context.Context, dir, out string) error {
 type serverSetup struct {
 	bin          string // the authd binary
 	dir          string // folder of the config, database and log
+	database     string // a postgres:// URL; "": a SQLite file in dir
 	alg          string
 	rsaBits      int
 	argon2       password.Params
@@ -87,7 +88,11 @@ func writeConfig(s serverSetup, port int) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "issuer: %s\n", q(fmt.Sprintf("http://127.0.0.1:%d", port)))
 	fmt.Fprintf(&b, "listen: %s\n", q(fmt.Sprintf("127.0.0.1:%d", port)))
-	fmt.Fprintf(&b, "database: %s\n", q(filepath.Join(s.dir, "authd.db")))
+	if s.database != "" {
+		fmt.Fprintf(&b, "database: %s\n", q(s.database))
+	} else {
+		fmt.Fprintf(&b, "database: %s\n", q(filepath.Join(s.dir, "authd.db")))
+	}
 	fmt.Fprintf(&b, "database_synchronous: %s\n", q(s.synchronous))
 	fmt.Fprintf(&b, "keys:\n  algorithm: %s\n  rsa_bits: %d\n  encryption_key: %s\n", q(s.alg), s.rsaBits, q(base64.StdEncoding.EncodeToString(ek)))
 	fmt.Fprintf(&b, "passwords:\n  argon2: {memory_kib: %d, iterations: %d, parallelism: %d}\n", s.argon2.MemoryKiB, s.argon2.Iterations, s.argon2.Parallelism)
@@ -175,14 +180,33 @@ func childEnv(extra ...string) []string {
 // prepareAndStart writes the configuration, imports the users and starts
 // `authd serve`, returning once it is ready.
 func prepareAndStart(ctx context.Context, s serverSetup) (*authdProc, error) {
+	procs, err := prepareAndStartN(ctx, s, 1)
+	if err != nil {
+		return nil, err
+	}
+	return procs[0], nil
+}
+
+// prepareAndStartN writes the configuration, imports the users and starts
+// n `authd serve` processes on the one database, returning once all are
+// ready. They share the configuration (the issuer and the key encryption
+// key): the first listens on the configured address, the others each on
+// a port of their own (AUTHD_LISTEN).
+func prepareAndStartN(ctx context.Context, s serverSetup, n int) ([]*authdProc, error) {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, fmt.Errorf("free port: %w", err)
+	var ports []int
+	for len(ports) < n {
+		port, err := freePort()
+		if err != nil {
+			return nil, fmt.Errorf("free port: %w", err)
+		}
+		if !slices.Contains(ports, port) {
+			ports = append(ports, port)
+		}
 	}
-	cfg, err := writeConfig(s, port)
+	cfg, err := writeConfig(s, ports[0])
 	if err != nil {
 		return nil, err
 	}
@@ -210,17 +234,42 @@ func prepareAndStart(ctx context.Context, s serverSetup) (*authdProc, error) {
 			}
 		}
 	}
-	logPath := filepath.Join(s.dir, "authd.log")
+	var procs []*authdProc
+	for i, port := range ports {
+		extra := slices.Clone(s.env)
+		logName, profile := "authd.log", s.cpuProfile
+		if i > 0 {
+			extra = append(extra, fmt.Sprintf("AUTHD_LISTEN=127.0.0.1:%d", port))
+			logName = fmt.Sprintf("authd-%d.log", i+1)
+			if profile != "" {
+				profile = strings.TrimSuffix(profile, ".pprof") + fmt.Sprintf("-%d.pprof", i+1)
+			}
+		}
+		if profile != "" {
+			extra = append(extra, "AUTHD_CPUPROFILE="+profile)
+		}
+		p, err := startAuthd(ctx, s.bin, cfg, port, filepath.Join(s.dir, logName), extra)
+		if err != nil {
+			for _, q := range procs {
+				q.stop()
+			}
+			return nil, err
+		}
+		procs = append(procs, p)
+	}
+	return procs, nil
+}
+
+// startAuthd starts `authd serve` with the configuration file cfg,
+// listening on port, its output going to logPath, and waits until it is
+// ready.
+func startAuthd(ctx context.Context, bin, cfg string, port int, logPath string, extra []string) (*authdProc, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close() // the child holds its own descriptor
-	cmd := exec.Command(s.bin, "serve", "--config", cfg)
-	extra := slices.Clone(s.env)
-	if s.cpuProfile != "" {
-		extra = append(extra, "AUTHD_CPUPROFILE="+s.cpuProfile)
-	}
+	cmd := exec.Command(bin, "serve", "--config", cfg)
 	cmd.Env = childEnv(extra...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {

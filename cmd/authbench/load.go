@@ -146,8 +146,16 @@ type loadSpec struct {
 	// and returns its step.
 	setup func(ctx context.Context, w *worker) (step, error)
 	// pid is the process whose CPU and memory are measured; 0 for none.
-	pid  int
-	tick time.Duration
+	pid int
+	// others are more instances of the server, whose CPU time counts with
+	// pid's; hosts, when set, are the host:port of every instance, each
+	// request going to the next.
+	others []int
+	hosts  []string
+	// dbPID is the PostgreSQL server's postmaster, whose processes' CPU
+	// time is measured too; 0 for none.
+	dbPID int
+	tick  time.Duration
 }
 
 // latencyStats summarises the latencies of one kind of request.
@@ -184,6 +192,9 @@ type loadResult struct {
 	// PeakRSSKiB is the measured process's peak resident set in the
 	// window, -1 when unknown.
 	PeakRSSKiB int64
+	// DBCPU is the database server's CPU time in the window, -1 when
+	// unknown (or not measured).
+	DBCPU time.Duration
 }
 
 // RPS is requests per second in the window.
@@ -220,9 +231,12 @@ func newTransport(n int, timeout time.Duration) *http.Transport {
 // spec.pid.
 func runLoad(ctx context.Context, spec loadSpec) (loadResult, error) {
 	n := spec.concurrency
-	tr := newTransport(n, spec.timeout)
+	tr := newTransport(n*max(len(spec.hosts), 1), spec.timeout)
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
+	if len(spec.hosts) > 1 {
+		client.Transport = &roundRobin{hosts: spec.hosts, rt: tr}
+	}
 	// Latency slices sized for ~60,000 requests/s shared by the workers;
 	// append grows them if the run is faster than that.
 	capacity := int(spec.duration.Seconds()*60000)/n + 1024
@@ -260,8 +274,16 @@ func runLoad(ctx context.Context, spec loadSpec) (loadResult, error) {
 
 	// The sampler takes the CPU clocks at the window's edges, and the
 	// resident set every 50ms in between (in case VmHWM cannot be reset).
-	var cpu0, cpu1, self0, self1, all0, all1 time.Duration
-	var cpuErr error
+	var cpu0, cpu1, self0, self1, all0, all1, db0, db1 time.Duration
+	var cpuErr, dbErr error
+	serverCPU := func() (time.Duration, error) {
+		total, err := procCPU(spec.pid, spec.tick)
+		for _, p := range spec.others {
+			c, e := procCPU(p, spec.tick)
+			total, err = total+c, errors.Join(err, e)
+		}
+		return total, err
+	}
 	hwmReset := false
 	var sampledPeak int64
 	sampler := make(chan struct{})
@@ -271,8 +293,11 @@ func runLoad(ctx context.Context, spec loadSpec) (loadResult, error) {
 		self0, _ = procCPU(os.Getpid(), spec.tick)
 		all0, _ = machineBusy(spec.tick)
 		if spec.pid != 0 {
-			cpu0, cpuErr = procCPU(spec.pid, spec.tick)
+			cpu0, cpuErr = serverCPU()
 			hwmReset = resetPeakRSS(spec.pid) == nil
+		}
+		if spec.dbPID != 0 {
+			db0, dbErr = treeCPU(spec.dbPID, spec.tick)
 		}
 		t := time.NewTicker(50 * time.Millisecond)
 		defer t.Stop()
@@ -291,8 +316,13 @@ func runLoad(ctx context.Context, spec loadSpec) (loadResult, error) {
 		all1, _ = machineBusy(spec.tick)
 		if spec.pid != 0 {
 			var err error
-			cpu1, err = procCPU(spec.pid, spec.tick)
+			cpu1, err = serverCPU()
 			cpuErr = errors.Join(cpuErr, err)
+		}
+		if spec.dbPID != 0 {
+			var err error
+			db1, err = treeCPU(spec.dbPID, spec.tick)
+			dbErr = errors.Join(dbErr, err)
 		}
 	}()
 
@@ -329,6 +359,7 @@ func runLoad(ctx context.Context, spec loadSpec) (loadResult, error) {
 		BenchCPU:    self1 - self0,
 		OtherCPU:    -1,
 		PeakRSSKiB:  -1,
+		DBCPU:       -1,
 	}
 	if all1 > 0 && self1 > 0 {
 		res.OtherCPU = max(all1-all0-res.BenchCPU, 0)
@@ -346,6 +377,12 @@ func runLoad(ctx context.Context, spec loadSpec) (loadResult, error) {
 	for _, w := range workers {
 		for k, v := range w.outcomes {
 			res.Outcomes[k] += v
+		}
+	}
+	if spec.dbPID != 0 && dbErr == nil {
+		res.DBCPU = db1 - db0
+		if res.OtherCPU >= 0 {
+			res.OtherCPU = max(res.OtherCPU-res.DBCPU, 0)
 		}
 	}
 	if spec.pid != 0 {

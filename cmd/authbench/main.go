@@ -23,6 +23,12 @@
 // load generator; the SQLite commit rate) and prints achieved/bound, with
 // the targets of issue 7. Output is Markdown. See BENCHMARKS.md.
 //
+// With --database the servers it starts keep their data in PostgreSQL (a
+// throwaway cluster it starts, or a server named by URL), and with
+// --instances each scenario runs against several authd processes on one
+// database, the requests spread round-robin over them; the PostgreSQL
+// server's CPU time is then reported beside the instances'.
+//
 // It exits non-zero only when it cannot set up or run a scenario, never
 // because a target was missed.
 package main
@@ -71,6 +77,8 @@ type options struct {
 	timeout     time.Duration
 	url         string
 	out         string
+	database    string // "" (SQLite), databaseStart, or a postgres:// URL
+	instances   []int
 
 	argon2      password.Params
 	synchronous string
@@ -111,6 +119,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "per-request `timeout` to the response headers")
 	fs.StringVar(&o.url, "url", "", "drive the authd at this base `URL` instead of starting one (no CPU/RSS figures; needs --username and $AUTHBENCH_PASSWORD, $AUTHBENCH_CLIENT_SECRET)")
 	fs.StringVar(&o.out, "out", "", "also write the Markdown report to `file`")
+	fs.StringVar(&o.database, "database", "", "keep the started servers' data in PostgreSQL: \"start\" starts a throwaway cluster (the PostgreSQL server binaries must be installed), "+
+		"a postgres:// `URL` names a server where authbench creates a database for each set of servers (the role needs CREATEDB; dropped at the end unless --keep); default: a SQLite file each")
+	inst := fs.String("instances", "1", "comma-separated `counts` of authd processes on one database; each scenario runs at each, the load spread over the processes request by request")
 	mem := fs.Uint("argon2-memory-kib", 19456, "argon2id memory of the server's hashes, in `KiB`")
 	iters := fs.Uint("argon2-iterations", 2, "argon2id `iterations`")
 	par := fs.Uint("argon2-parallelism", 1, "argon2id `lanes`")
@@ -205,6 +216,26 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.users == 0 {
 		o.users = slices.Max(o.concurrency)
 	}
+	for c := range strings.SplitSeq(*inst, ",") {
+		if c = strings.TrimSpace(c); c == "" {
+			continue
+		}
+		n, err := strconv.Atoi(c)
+		if err != nil || n < 1 || n > 64 {
+			return o, fmt.Errorf("--instances: %q is not a count from 1 to 64", c)
+		}
+		o.instances = append(o.instances, n)
+	}
+	switch {
+	case len(o.instances) == 0:
+		return o, errors.New("--instances: none given")
+	case o.database != "" && o.database != databaseStart && !strings.HasPrefix(o.database, "postgres://") && !strings.HasPrefix(o.database, "postgresql://"):
+		return o, fmt.Errorf("--database: %q is neither %q nor a postgres:// URL", o.database, databaseStart)
+	case o.url != "" && (o.database != "" || slices.Max(o.instances) > 1):
+		return o, errors.New("--database and --instances are for servers authbench starts, not with --url")
+	case o.database != "" && o.needs(scSoak):
+		return o, errors.New("the soak watches a SQLite file: not with --database")
+	}
 	if o.url != "" {
 		u, err := url.Parse(o.url)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -255,6 +286,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	work, _ = filepath.Abs(work)
 
 	b := &bench{o: o, work: work, progress: progress, tick: clockTick(), rep: &report{started: time.Now()}}
+	if o.database != "" {
+		if b.pg, err = startPG(ctx, o.database, progress); err != nil {
+			return err
+		}
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			if cerr := b.pg.close(cctx, o.keep); cerr != nil && err == nil {
+				err = fmt.Errorf("PostgreSQL: %w", cerr)
+			}
+		}()
+	}
 	b.header(args)
 
 	if o.url == "" && o.authdBin == "" {
@@ -325,6 +368,7 @@ type bench struct {
 	progress func(string, ...any)
 	tick     time.Duration
 	rep      *report
+	pg       *pgServer // the PostgreSQL server of --database, nil for SQLite
 
 	confSecret string
 	users      []cred // the scenarios' users
@@ -348,6 +392,13 @@ func (b *bench) header(args []string) {
 	}
 	if len(o.serverEnv) > 0 {
 		add("server environment: %s", strings.Join(o.serverEnv, " "))
+	}
+	if b.pg != nil {
+		add("database: %s", b.pg.describe())
+	}
+	if o.url == "" && (len(o.instances) > 1 || o.instances[0] > 1) {
+		add("instances: %s authd processes on one database per set of runs, sharing one configuration; authbench sends each request to the next process (round-robin, keep-alive connections to each)",
+			strings.Trim(strings.Join(strings.Fields(fmt.Sprint(o.instances)), ","), "[]"))
 	}
 	add("argon2id m=%d KiB, t=%d, p=%d; RSA %d bits", o.argon2.MemoryKiB, o.argon2.Iterations, o.argon2.Parallelism, o.rsaBits)
 	add("each run: %s warm-up, then %s measured; keep-alive connections, one request at a time each", o.warmup, o.duration)
@@ -440,6 +491,17 @@ func (b *bench) commitBound(ctx context.Context, alg string, conc int) (boundRef
 
 // startServer starts an authd for alg in its own folder.
 func (b *bench) startServer(ctx context.Context, label, alg string, trustProxies bool) (*authdProc, error) {
+	s, err := b.serverSetup(ctx, label, alg, trustProxies)
+	if err != nil {
+		return nil, err
+	}
+	b.progress("starting authd (%s, %d users)", label, len(s.users))
+	return prepareAndStart(ctx, s)
+}
+
+// serverSetup is the configuration of the servers for alg, in their own
+// folder, on a new PostgreSQL database with --database.
+func (b *bench) serverSetup(ctx context.Context, label, alg string, trustProxies bool) (serverSetup, error) {
 	users := slices.Concat(b.users, b.realUsers, b.victims)
 	s := serverSetup{
 		bin: b.bin, dir: filepath.Join(b.work, label), alg: alg, rsaBits: b.o.rsaBits, argon2: b.o.argon2,
@@ -447,15 +509,21 @@ func (b *bench) startServer(ctx context.Context, label, alg string, trustProxies
 		trustProxies: trustProxies, publicClient: "bench-spa", confClient: "bench-service", confSecret: b.confSecret, users: users,
 		env: b.o.serverEnv,
 	}
+	if b.pg != nil {
+		url, err := b.pg.newDatabase(ctx)
+		if err != nil {
+			return s, err
+		}
+		s.database = url
+	}
 	if b.o.cpuProfile != "" {
 		if err := os.MkdirAll(b.o.cpuProfile, 0o755); err != nil {
-			return nil, err
+			return s, err
 		}
 		dir, _ := filepath.Abs(b.o.cpuProfile)
 		s.cpuProfile = filepath.Join(dir, "authd-"+label+".pprof")
 	}
-	b.progress("starting authd (%s, %d users)", label, len(users))
-	return prepareAndStart(ctx, s)
+	return s, nil
 }
 
 // newTarget describes the server at base to the scenarios.
@@ -593,18 +661,39 @@ func (b *bench) runScenarios(ctx context.Context) error {
 	return nil
 }
 
-func (b *bench) runAlg(ctx context.Context, alg string, names []string) (err error) {
+func (b *bench) runAlg(ctx context.Context, alg string, names []string) error {
+	counts := b.o.instances
+	if b.o.url != "" {
+		counts = []int{1}
+	}
+	for _, n := range counts {
+		if err := b.runInstances(ctx, alg, n, names); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runInstances runs the scenarios against n instances for alg (or the
+// server at --url).
+func (b *bench) runInstances(ctx context.Context, alg string, n int, names []string) (err error) {
 	base, pid := b.o.url, 0
 	var proc *authdProc
+	var fl *fleet
 	if b.o.url == "" {
-		if proc, err = b.startServer(ctx, strings.ToLower(alg), alg, false); err != nil {
+		label := strings.ToLower(alg)
+		if len(b.o.instances) > 1 || n > 1 {
+			label = fmt.Sprintf("%s-%dx", label, n)
+		}
+		if fl, err = b.startFleet(ctx, label, alg, n); err != nil {
 			return err
 		}
 		defer func() {
-			if serr := proc.stop(); serr != nil && err == nil && ctx.Err() == nil {
+			if serr := fl.stop(); serr != nil && err == nil && ctx.Err() == nil {
 				err = fmt.Errorf("stopping authd: %w", serr)
 			}
 		}()
+		proc = fl.first()
 		base, pid = proc.base, proc.pid
 	}
 	t := b.newTarget(base)
@@ -630,8 +719,8 @@ func (b *bench) runAlg(ctx context.Context, alg string, names []string) (err err
 			if s, err = collectSamples(ctx, t); err != nil {
 				return b.withLog(proc, err)
 			}
-			if proc != nil {
-				proc.truncateLog()
+			if fl != nil {
+				fl.truncateLogs()
 			}
 			setup, err := t.setupFor(name)
 			if err != nil {
@@ -644,22 +733,31 @@ func (b *bench) runAlg(ctx context.Context, alg string, names []string) (err err
 					return err
 				}
 			case scRefresh:
-				if commits, err = b.commitBound(ctx, alg, conc); err != nil {
-					return err
+				if b.pg == nil { // the SQLite commit rate
+					if commits, err = b.commitBound(ctx, alg, conc); err != nil {
+						return err
+					}
 				}
 			}
-			b.progress("%s %s @%d: running for %s", alg, name, conc, b.o.warmup+b.o.duration)
-			res, err := runLoad(ctx, loadSpec{
+			b.progress("%s %s @%d ×%d: running for %s", alg, name, conc, n, b.o.warmup+b.o.duration)
+			spec := loadSpec{
 				name: name, kinds: scenarioKinds(name), concurrency: conc, warmup: b.o.warmup, duration: b.o.duration,
 				timeout: b.o.timeout, setup: setup, pid: pid, tick: b.tick,
-			})
+			}
+			if fl != nil {
+				spec.others, spec.hosts = fl.others(), fl.hosts()
+			}
+			if b.pg != nil {
+				spec.dbPID = b.pg.pid
+			}
+			res, err := runLoad(ctx, spec)
 			if err != nil {
 				return b.withLog(proc, err)
 			}
 			if proc == nil {
 				res.OtherCPU = -1 // it would count the server at --url too
 			}
-			r := row{alg: alg, res: res}
+			r := row{alg: alg, res: res, instances: n}
 			// The mixed profile has no single bound: it mixes argon2id,
 			// signing and database work.
 			if name == scPassword {
@@ -677,7 +775,7 @@ func (b *bench) runAlg(ctx context.Context, alg string, names []string) (err err
 				}
 				r.bounds = append(r.bounds, ref)
 			}
-			if name == scRefresh {
+			if name == scRefresh && b.pg == nil {
 				// The commit rate waits on the disk: no per-CPU figure.
 				r.bounds = append(r.bounds, boundRef{name: "commits", rate: commits.rate})
 			}

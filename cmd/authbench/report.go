@@ -25,6 +25,17 @@ type row struct {
 	alg    string
 	res    loadResult
 	bounds []boundRef
+	// instances is how many authd processes served the run (0 or 1: one).
+	instances int
+}
+
+// label names the scenario of r in the tables: its name, and the number
+// of instances when there were several.
+func (r row) label() string {
+	if r.instances > 1 {
+		return fmt.Sprintf("%s ×%d", r.res.Name, r.instances)
+	}
+	return r.res.Name
 }
 
 // boundRow is one measured bound.
@@ -279,11 +290,13 @@ func (rep *report) write(w io.Writer) {
 			}
 			desc, met := fmtChecks(r.checks())
 			p("| %s | %s | %d | %s | %s | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-				res.Name, r.alg, res.Concurrency, fmtInt(res.RPS()), fmtDur(res.All.P50), fmtDur(res.All.P90), fmtDur(res.All.P99), fmtDur(res.All.Max),
+				r.label(), r.alg, res.Concurrency, fmtInt(res.RPS()), fmtDur(res.All.P50), fmtDur(res.All.P90), fmtDur(res.All.P99), fmtDur(res.All.Max),
 				res.Errors(), fmtCPU(res.ServerCPU), perReq, fmtKiB(res.PeakRSSKiB), fmtCPU(res.BenchCPU), fmtCPU(res.OtherCPU),
 				strings.Join(bs, "; "), strings.Join(ratios, "; "), strings.Join(cpuRatios, "; "), desc, met)
 		}
 		p("\n")
+
+		rep.writeScaling(w)
 
 		var mixed []row
 		for _, r := range rep.rows {
@@ -349,7 +362,7 @@ func (rep *report) write(w io.Writer) {
 	for _, r := range rep.rows {
 		for _, c := range r.checks() {
 			if !c.ok {
-				m := fmt.Sprintf("%s %s @%d: %s", r.res.Name, r.alg, r.res.Concurrency, c.desc)
+				m := fmt.Sprintf("%s %s @%d: %s", r.label(), r.alg, r.res.Concurrency, c.desc)
 				if r.noisy() {
 					m += fmt.Sprintf(" (noisy: other processes took %s CPU s of the window)", fmtCPU(r.res.OtherCPU))
 				}
