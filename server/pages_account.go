@@ -8,6 +8,7 @@ import (
 
 	"github.com/authd/authd/account"
 	"github.com/authd/authd/errs"
+	"github.com/authd/authd/users"
 	"github.com/authd/authd/web"
 )
 
@@ -219,7 +220,7 @@ func (s *Server) renderAccount(c echo.Context, status int, ws webSession, d page
 			Label:     sess.ClientID,
 			Started:   formatTime(sess.AuthTime),
 			Address:   sess.Address,
-			UserAgent: truncate(sess.UserAgent, 120),
+			UserAgent: users.Truncate(sess.UserAgent, 120),
 			Current:   sess.ID == ws.sess.ID,
 		}
 		if sess.ClientID == browserClientID {
