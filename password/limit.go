@@ -14,11 +14,11 @@ import (
 type Caller struct {
 	// Low marks work for a source with no history of success, such as a
 	// login from an address that never signed in to the account. A Low
-	// call gets a slot only when no ordinary call is waiting, and is
-	// refused at once (ErrBusy) when the Low calls already waiting are as
-	// many as the slots can serve within the queue wait: it would time
-	// out anyway, after holding a connection and a goroutine for the whole
-	// wait.
+	// call gets a slot only when no ordinary call is waiting, Low calls
+	// never hold the last slot (when there are two or more), and a Low
+	// call is refused at once (ErrBusy) when the Low calls already waiting
+	// are as many as their slots can serve within the queue wait: it
+	// would time out anyway.
 	Low bool
 	// Keys name the sources the call is charged to (a client address, an
 	// account). No key may have more than Options.MaxPerKey calls running
@@ -56,38 +56,47 @@ const (
 //     when there is none to the oldest Low waiter, so a person with a
 //     history of success waits at most for the hashes already running,
 //     however many Low calls are queued;
+//   - Low calls hold at most lowSlots of the slots (all but one, when
+//     there are two or more), so with a flood queued one slot, and the
+//     core it would keep busy, stays free for ordinary calls: they start
+//     at once instead of after a flood hash, and the rest of their
+//     request (database, signing) does not wait for a core either;
 //   - Low calls are shed at once when the queue already holds as many of
-//     them as the slots can serve within the queue wait (estimated from
-//     how long slots are held lately), so a flood gets quick 503s instead
-//     of filling the queue with calls that will time out;
+//     them as their slots can serve within the queue wait (estimated from
+//     how long slots are held lately), so a flood does not fill the queue
+//     with calls that will time out;
 //   - no key has more than perKey calls running or waiting, so one address
 //     or one attacked account cannot fill the queue by itself.
 type limiter struct {
-	n      int
-	wait   time.Duration
-	perKey int
-	maxLow int // fixed bound on Low waiters; 0: derived from hold
+	n        int
+	lowSlots int
+	wait     time.Duration
+	perKey   int
+	maxLow   int // fixed bound on Low waiters; 0: derived from hold
 
 	mu        sync.Mutex
 	busy      int            // slots held
+	lowBusy   int            // slots held by Low calls
 	high, low list.List      // *waiter, oldest first
 	keys      map[string]int // calls running or waiting, by key
 	hold      time.Duration  // moving average of how long a slot is held
 }
 
 type waiter struct {
+	low     bool
 	ready   chan struct{} // closed when granted
 	granted bool          // under mu: a slot was handed over
 }
 
 // ticket is a held slot.
 type ticket struct {
+	low   bool
 	keys  []string
 	start time.Time
 }
 
 func newLimiter(n int, wait time.Duration, perKey, maxLow int) *limiter {
-	return &limiter{n: n, wait: wait, perKey: perKey, maxLow: maxLow, keys: map[string]int{}}
+	return &limiter{n: n, lowSlots: max(1, n-1), wait: wait, perKey: perKey, maxLow: maxLow, keys: map[string]int{}}
 }
 
 // acquire takes a slot for c, waiting at most l.wait. A context already
@@ -107,12 +116,13 @@ func (l *limiter) acquire(ctx context.Context, c Caller) (ticket, error) {
 	for _, k := range c.Keys {
 		l.keys[k]++
 	}
-	// Slots are handed to waiters as they free up, so a free slot means
-	// nobody waits; the check of the queues is only for clarity.
-	if l.busy < l.n && l.high.Len() == 0 && (!c.Low || l.low.Len() == 0) {
+	if l.busy < l.n && l.high.Len() == 0 && (!c.Low || l.low.Len() == 0 && l.lowBusy < l.lowSlots) {
 		l.busy++
+		if c.Low {
+			l.lowBusy++
+		}
 		l.mu.Unlock()
-		return ticket{keys: c.Keys, start: time.Now()}, nil
+		return ticket{low: c.Low, keys: c.Keys, start: time.Now()}, nil
 	}
 	q := &l.high
 	if c.Low {
@@ -123,7 +133,7 @@ func (l *limiter) acquire(ctx context.Context, c Caller) (ticket, error) {
 		}
 		q = &l.low
 	}
-	w := &waiter{ready: make(chan struct{})}
+	w := &waiter{low: c.Low, ready: make(chan struct{})}
 	e := q.PushBack(w)
 	l.mu.Unlock()
 
@@ -132,7 +142,7 @@ func (l *limiter) acquire(ctx context.Context, c Caller) (ticket, error) {
 	var err error
 	select {
 	case <-w.ready:
-		return ticket{keys: c.Keys, start: time.Now()}, nil
+		return ticket{low: c.Low, keys: c.Keys, start: time.Now()}, nil
 	case <-t.C:
 		err = fmt.Errorf("%w: no slot free within %s", ErrBusy, l.wait)
 	case <-ctx.Done():
@@ -141,7 +151,7 @@ func (l *limiter) acquire(ctx context.Context, c Caller) (ticket, error) {
 	l.mu.Lock()
 	if w.granted {
 		// The slot arrived as the wait ended: pass it on.
-		l.handOffLocked()
+		l.freeLocked(c.Low)
 	} else {
 		q.Remove(e)
 	}
@@ -150,20 +160,25 @@ func (l *limiter) acquire(ctx context.Context, c Caller) (ticket, error) {
 	return ticket{}, err
 }
 
-// release gives back the slot of t: to the oldest ordinary waiter, else
-// to the oldest Low one, else to the pool.
+// release gives back the slot of t (see freeLocked).
 func (l *limiter) release(t ticket) {
 	held := time.Since(t.start)
 	l.mu.Lock()
 	l.observeLocked(held)
 	l.dropKeysLocked(t.keys)
-	l.handOffLocked()
+	l.freeLocked(t.low)
 	l.mu.Unlock()
 }
 
-func (l *limiter) handOffLocked() {
+// freeLocked frees a slot held by a Low call or not, and hands it to the
+// oldest ordinary waiter, else to the oldest Low waiter if Low calls hold
+// fewer than their share, else back to the pool.
+func (l *limiter) freeLocked(low bool) {
+	if low {
+		l.lowBusy--
+	}
 	q := &l.high
-	if q.Len() == 0 {
+	if q.Len() == 0 && l.lowBusy < l.lowSlots {
 		q = &l.low
 	}
 	if q.Len() == 0 {
@@ -171,6 +186,9 @@ func (l *limiter) handOffLocked() {
 		return
 	}
 	w := q.Remove(q.Front()).(*waiter)
+	if w.low {
+		l.lowBusy++
+	}
 	w.granted = true
 	close(w.ready)
 }
@@ -193,7 +211,7 @@ func (l *limiter) observeLocked(d time.Duration) {
 }
 
 // lowCapLocked is how many Low calls may wait: the fixed bound if one was
-// set, else as many as the slots finish within the queue wait at the
+// set, else as many as their slots finish within the queue wait at the
 // recent pace (at least one per slot, at most maxLowQueue). The pace
 // includes whatever slows the hashes down, such as other processes on the
 // cores, so the bound shrinks when the machine is loaded.
@@ -201,11 +219,21 @@ func (l *limiter) lowCapLocked() int {
 	if l.maxLow > 0 {
 		return l.maxLow
 	}
+	return l.paceLocked(l.lowSlots)
+}
+
+// capacityLocked is how many calls all the slots finish within the queue
+// wait at the recent pace.
+func (l *limiter) capacityLocked() int { return l.paceLocked(l.n) }
+
+// paceLocked is how many calls slots slots finish within the queue wait
+// at the recent pace: at least slots, at most maxLowQueue.
+func (l *limiter) paceLocked(slots int) int {
 	if l.hold <= 0 {
 		return maxLowQueue
 	}
-	c := int64(l.n) * int64(l.wait/l.hold)
-	return int(min(max(c, int64(l.n)), maxLowQueue))
+	c := int64(slots) * int64(l.wait/l.hold)
+	return int(min(max(c, int64(slots)), maxLowQueue))
 }
 
 func (l *limiter) stats() (inFlight, waiting int) {

@@ -290,6 +290,19 @@ func (h *Hasher) VerifyDummy(ctx context.Context, pw string) error {
 	return nil
 }
 
+// QueueWait is how long a call waits for a slot before it fails with
+// ErrBusy.
+func (h *Hasher) QueueWait() time.Duration { return h.slots.wait }
+
+// Capacity is how many hashes the slots finish within the queue wait at
+// the pace of the recent ones (at least one per slot): more calls than
+// that at once, and some are bound to fail with ErrBusy.
+func (h *Hasher) Capacity() int {
+	h.slots.mu.Lock()
+	defer h.slots.mu.Unlock()
+	return h.slots.capacityLocked()
+}
+
 // Stats reports the calls holding a slot now and the calls waiting for
 // one, for metrics.
 func (h *Hasher) Stats() (inFlight, waiting int) {

@@ -197,7 +197,8 @@ func TestShedLow(t *testing.T) {
 }
 
 // TestDerivedLowCap: without MaxQueued, the Low queue holds what the
-// slots finish within the wait at the recent pace, at least one per slot.
+// Low calls' slots (here one of two) finish within the wait at the recent
+// pace, at least one per slot.
 func TestDerivedLowCap(t *testing.T) {
 	l := newLimiter(2, 2*time.Second, 2, 0)
 	for _, tc := range []struct {
@@ -205,15 +206,20 @@ func TestDerivedLowCap(t *testing.T) {
 		want int
 	}{
 		{0, maxLowQueue},
-		{50 * time.Millisecond, 80},
-		{time.Second, 4},
-		{time.Minute, 2},
+		{50 * time.Millisecond, 40},
+		{time.Second, 2},
+		{time.Minute, 1},
 		{time.Microsecond, maxLowQueue},
 	} {
 		l.hold = tc.hold
 		if got := l.lowCapLocked(); got != tc.want {
 			t.Errorf("hold %s: Low queue bound %d, want %d", tc.hold, got, tc.want)
 		}
+	}
+	h := newHasher(t, Options{MaxConcurrent: 2, QueueWait: 2 * time.Second})
+	h.slots.hold = time.Second
+	if h.Capacity() != 4 || h.QueueWait() != 2*time.Second {
+		t.Errorf("Capacity, QueueWait = %d, %s; want 4, 2s", h.Capacity(), h.QueueWait())
 	}
 	l.hold = 0
 	for range 20 {
@@ -226,6 +232,50 @@ func TestDerivedLowCap(t *testing.T) {
 	if l.hold != 200*time.Millisecond {
 		t.Errorf("average after one slow hold = %s, want 200ms (1/8 of the change)", l.hold)
 	}
+}
+
+// TestLowSlotsReserved: with two or more slots, Low calls never hold the
+// last one: a Low call waits while it is free, and an ordinary call takes
+// it at once. With one slot, Low calls may hold it.
+func TestLowSlotsReserved(t *testing.T) {
+	ctx := context.Background()
+	l := newLimiter(2, time.Hour, 2, 0)
+	first, err := l.acquire(ctx, Caller{Low: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := make(chan ticket, 1)
+	go func() {
+		tk, err := l.acquire(ctx, Caller{Low: true})
+		if err != nil {
+			t.Errorf("second Low call: %v", err)
+		}
+		second <- tk
+	}()
+	waitForWaiters(t, l, 1)
+	if in, _ := l.stats(); in != 1 {
+		t.Errorf("%d slots held, want 1: the second Low call must wait", in)
+	}
+	ordinary, err := l.acquire(ctx, Caller{}) // the free slot, at once
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.release(ordinary) // Low calls hold their share: the slot stays free
+	if in, w := l.stats(); in != 1 || w != 1 {
+		t.Errorf("after the ordinary call: %d held, %d waiting; want 1, 1", in, w)
+	}
+	l.release(first) // now the waiting Low call gets its share
+	l.release(<-second)
+	if in, w := l.stats(); in != 0 || w != 0 || l.lowBusy != 0 {
+		t.Errorf("after: %d held, %d waiting, %d Low; want none", in, w, l.lowBusy)
+	}
+
+	one := newLimiter(1, time.Hour, 2, 0)
+	tk, err := one.acquire(ctx, Caller{Low: true})
+	if err != nil {
+		t.Fatalf("Low call with the only slot free: %v", err)
+	}
+	one.release(tk)
 }
 
 // TestHasherUsesCaller: Verify and VerifyDummy queue by the Caller of
@@ -265,7 +315,16 @@ func TestHasherUsesCaller(t *testing.T) {
 func TestQueueStress(t *testing.T) {
 	const n = 3
 	l := newLimiter(n, 2*time.Millisecond, 2, 8)
-	var running, peak atomic.Int32
+	var running, peak, runningLow, peakLow atomic.Int32
+	bump := func(cur, top *atomic.Int32) {
+		r := cur.Add(1)
+		for {
+			p := top.Load()
+			if r <= p || top.CompareAndSwap(p, r) {
+				return
+			}
+		}
+	}
 	var wg sync.WaitGroup
 	for i := range 200 {
 		wg.Go(func() {
@@ -284,22 +343,22 @@ func TestQueueStress(t *testing.T) {
 					}
 					continue
 				}
-				r := running.Add(1)
-				for {
-					p := peak.Load()
-					if r <= p || peak.CompareAndSwap(p, r) {
-						break
-					}
+				bump(&running, &peak)
+				if c.Low {
+					bump(&runningLow, &peakLow)
 				}
 				runtime.Gosched()
+				if c.Low {
+					runningLow.Add(-1)
+				}
 				running.Add(-1)
 				l.release(tk)
 			}
 		})
 	}
 	wg.Wait()
-	if p := peak.Load(); p > n {
-		t.Errorf("%d calls ran at once, want at most %d", p, n)
+	if p, pl := peak.Load(), peakLow.Load(); p > n || pl > n-1 {
+		t.Errorf("%d calls ran at once, %d of them Low; want at most %d, %d", p, pl, n, n-1)
 	}
 	if in, w := l.stats(); in != 0 || w != 0 || len(l.keys) != 0 {
 		t.Errorf("after: %d in flight, %d waiting, keys %v; want none", in, w, l.keys)
