@@ -3,6 +3,7 @@ package account
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"time"
 
 	"github.com/authd/authd/errs"
@@ -55,6 +56,9 @@ func (s *Service) AuthenticateDevice(ctx context.Context, username, pw, addr, de
 }
 
 func (s *Service) authenticate(ctx context.Context, username, pw, addr, device string) (_ storage.User, err error) {
+	start := time.Now()
+	s.limits.Logins.Add(1)
+	defer s.limits.Logins.Add(-1)
 	// Throttling comes first: a waiting account or address is refused
 	// before any lookup or hashing, with the right password too, so a lock
 	// says nothing about the password or whether the account exists
@@ -62,6 +66,13 @@ func (s *Service) authenticate(ctx context.Context, username, pw, addr, device s
 	acct, from := throttle.AccountKey(username), throttle.AddressKey(addr)
 	now := s.now()
 	known := s.knownSource(acct, from, device, now)
+	if known == "" {
+		defer func() {
+			if r := errs.ReasonOf(err); r == errs.ReasonLoginThrottled || r == errs.ReasonBusy {
+				s.holdBack(ctx, start)
+			}
+		}()
+	}
 	// counted are the failure-counter keys this attempt was counted
 	// against (see Counter.Attempt); caller is its place in the hashing
 	// queue.
@@ -151,6 +162,38 @@ func (s *Service) authenticate(ctx context.Context, username, pw, addr, device s
 		u.PasswordHash = s.upgradeHash(ctx, u, pw)
 	}
 	return u, nil
+}
+
+// holdBack delays the refusal (throttled or busy) of a login from an
+// unknown source, while the server has more logins in progress than its
+// hashing slots finish within the queue wait, until between half and all
+// of the queue wait has passed since the login began: about as long as a
+// queued login would have taken. The spread keeps a flood's connections,
+// which start together, from coming back together.
+//
+// The refusal is decided at once, and the login holds no place in the
+// hashing queue meanwhile, only a parked goroutine and its connection. But
+// a flood's clients send their next guess as soon as they have an answer,
+// so answering refusals at once would only bring the same connections back
+// sooner, until the cores did nothing but refuse guesses and every login,
+// a known source's too, waited for the CPU. Held, each connection of the
+// flood costs at most one request per queue wait. Without a flood, and
+// for known sources, refusals are not delayed.
+func (s *Service) holdBack(ctx context.Context, start time.Time) {
+	if s.limits.Logins.Load() <= int64(s.hasher.Capacity()) {
+		return
+	}
+	w := s.hasher.QueueWait()
+	d := time.Until(start.Add(w/2 + rand.N(w/2+1)))
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // throttleKey is a key of a failure counter.

@@ -249,3 +249,60 @@ func TestKnownSourceNotLockedOut(t *testing.T) {
 		t.Errorf("throttled answer %v has no Retry-After", err)
 	}
 }
+
+// TestRefusalsHeldUnderFlood: while more logins are in progress than the
+// hashing slots finish within the queue wait, a refusal to an unknown
+// source is answered no sooner than half the queue wait after the login
+// began;
+// a known source's refusal, and any refusal without a flood, is not held.
+func TestRefusalsHeldUnderFlood(t *testing.T) {
+	th := config.Default().Throttle
+	th.AccountFailures = 1
+	users := map[string]string{"frank": "frank's long password"}
+	cheap := password.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}
+	ctx := context.Background()
+
+	// Refusals that must not be held, with a queue wait of an hour: a
+	// held one would not come back within the test's minute.
+	slow := newFloodService(t, password.Options{Params: cheap, QueueWait: time.Hour}, th, users)
+	if _, err := slow.svc.Authenticate(ctx, "frank", users["frank"], "192.0.2.70"); err != nil {
+		t.Fatal(err)
+	}
+	slow.svc.Authenticate(ctx, "frank", "guess", "10.7.7.7") // locks frank for unknown sources
+	notHeld := func(what string, login func() error) {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() { done <- login() }()
+		select {
+		case err := <-done:
+			if errs.ReasonOf(err) != errs.ReasonLoginThrottled {
+				t.Errorf("%s: %v, want throttled", what, err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("%s: no answer within a minute: the refusal was held", what)
+		}
+	}
+	notHeld("unknown source, no flood", func() error {
+		_, err := slow.svc.Authenticate(ctx, "frank", users["frank"], "10.7.7.8")
+		return err
+	})
+	slow.limits.Logins.Add(100_000)                            // a flood in progress
+	slow.svc.Authenticate(ctx, "frank", "guess", "192.0.2.70") // locks frank's known source too
+	notHeld("known source, flood", func() error {
+		_, err := slow.svc.Authenticate(ctx, "frank", users["frank"], "192.0.2.70")
+		return err
+	})
+
+	const wait = 200 * time.Millisecond
+	quick := newFloodService(t, password.Options{Params: cheap, QueueWait: wait}, th, users)
+	quick.svc.Authenticate(ctx, "frank", "guess", "10.7.7.7")
+	quick.limits.Logins.Add(100_000)
+	start := time.Now()
+	_, err := quick.svc.Authenticate(ctx, "frank", users["frank"], "10.7.7.9")
+	if errs.ReasonOf(err) != errs.ReasonLoginThrottled {
+		t.Fatalf("unknown source, flood: %v, want throttled", err)
+	}
+	if d := time.Since(start); d < wait/2 {
+		t.Errorf("unknown source, flood: refused after %s, want no sooner than half the queue wait, %s", d, wait/2)
+	}
+}

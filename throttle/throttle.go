@@ -9,6 +9,7 @@ import (
 	"github.com/authd/authd/storage"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -201,6 +202,9 @@ type Limits struct {
 	// Known remembers the sources of successful logins; nil remembers
 	// none.
 	Known *Sources
+	// Logins counts the logins in progress, so that a flood can be told
+	// from ordinary traffic.
+	Logins atomic.Int64
 }
 
 // NewLimits builds the limits of cfg. Reset confirmations are limited per
