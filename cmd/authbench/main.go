@@ -796,7 +796,10 @@ func (b *bench) runFloodFrom(ctx context.Context, addresses int) (err error) {
 		"log in with the right password from that address, pausing %s between logins. "+
 		"Server (%s): %s, passwords.max_concurrent %s, queue_wait %s, a fresh process.",
 		res.Attackers, from, res.Duration, len(victims), res.RealUsers, realPause, alg, params, maxHashes, b.o.queueWait)
-	b.rep.floods = append(b.rep.floods, floodRun{label: fmt.Sprintf("%s (%d addresses)", label, res.Addresses), cfg: cfg, res: res})
+	if res.Addresses > 1 {
+		label = fmt.Sprintf("%s (%d addresses)", label, res.Addresses)
+	}
+	b.rep.floods = append(b.rep.floods, floodRun{label: label, cfg: cfg, res: res})
 	b.progress("flood from %d addresses: %d answers, real users %d/%d ok, max %s, peak RSS %s", res.Addresses, res.FloodAll.N, res.RealOK, res.RealAll.N, fmtDur(res.RealAll.Max), fmtKiB(res.PeakRSSKB))
 	return nil
 }
