@@ -6,6 +6,9 @@
 // Django user table brings along (bcrypt, bcrypt_sha256, pbkdf2_sha256,
 // pbkdf2_sha1, Django's argon2) and argon2 hashes at other parameters, and
 // says when a hash should be replaced by one at the current parameters.
+// Failed verifications are padded to the time of the slowest kind of
+// stored hash seen, so that an imported hash does not give its account
+// away by timing (see pad.go).
 //
 // Every hash and verification, including the dummy one run for unknown
 // users, takes a slot of a semaphore, so a flood of logins cannot use more
@@ -140,7 +143,9 @@ type Hasher struct {
 	maxLen int
 	slots  *limiter
 	common Blocklist
-	dummy  argon2Hash // verified against for unknown users
+	dummy  argon2Hash          // verified against for unknown users
+	costs  costs               // what verifications take, to pad failures (pad.go)
+	padded func(time.Duration) // tests: called with each padding
 }
 
 // New returns a Hasher for opts. It checks the options and computes, once,
@@ -194,6 +199,7 @@ func New(opts Options) (*Hasher, error) {
 	start := time.Now()
 	h.dummy = h.newArgon2(base64.RawStdEncoding.EncodeToString(secret[:]))
 	h.slots.hold = time.Since(start)
+	h.costs.observeOwn(h.slots.hold)
 	// Load the common-password list now: a broken build fails at start-up,
 	// not at some user's registration.
 	h.common.Len()
@@ -229,7 +235,10 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 		return "", err
 	}
 	defer h.slots.release(t)
-	return h.newArgon2(pw).String(), nil
+	start := time.Now()
+	enc := h.newArgon2(pw).String()
+	h.costs.observeOwn(time.Since(start))
+	return enc, nil
 }
 
 // Verify reports whether pw matches the stored hash encoded, and whether
@@ -245,6 +254,10 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 // out by timing), with ErrTooLong for a password longer than MaxLength
 // (before any hashing), and with ErrBusy when no slot is free in time (see
 // Caller for the order of the queue).
+//
+// A wrong password is answered no sooner than the slowest kind of stored
+// hash the Hasher has verified would take (see pad.go), so that a hash
+// imported in a slower format does not show its account exists.
 func (h *Hasher) Verify(ctx context.Context, pw, encoded string) (ok, needsRehash bool, err error) {
 	if err := h.checkMax(pw); err != nil {
 		return false, false, err
@@ -263,18 +276,28 @@ func (h *Hasher) Verify(ctx context.Context, pw, encoded string) (ok, needsRehas
 	if err != nil {
 		return false, false, err
 	}
-	defer h.slots.release(t)
-	if !stored.verify(pw) {
+	start := time.Now()
+	ok = stored.verify(pw)
+	took := time.Since(start)
+	h.slots.release(t)
+	current := stored.current(h.params)
+	if current {
+		h.costs.observeOwn(took)
+	} else {
+		h.costs.observe(stored.kind(), took)
+	}
+	if !ok {
+		h.pad(ctx, start)
 		return false, false, nil
 	}
-	return true, !stored.current(h.params), nil
+	return true, !current, nil
 }
 
 // VerifyDummy does the work of Verify for a wrong password against a
-// current-format hash, and returns nothing useful: the login path calls it
-// for an unknown username so that the answer takes as long as for a known
-// one (and so that it fails, with ErrBusy or ErrTooLong, exactly when Verify
-// would).
+// current-format hash, padded as Verify pads a failure, and returns nothing
+// useful: the login path calls it for an unknown username so that the
+// answer takes as long as for a known one (and so that it fails, with
+// ErrBusy or ErrTooLong, exactly when Verify would).
 func (h *Hasher) VerifyDummy(ctx context.Context, pw string) error {
 	if err := h.checkMax(pw); err != nil {
 		return err
@@ -283,10 +306,13 @@ func (h *Hasher) VerifyDummy(ctx context.Context, pw string) error {
 	if err != nil {
 		return err
 	}
-	defer h.slots.release(t)
 	// The result is discarded; the comparison still runs so the cost
 	// matches Verify's.
+	start := time.Now()
 	h.dummy.verify(pw)
+	h.costs.observeOwn(time.Since(start))
+	h.slots.release(t)
+	h.pad(ctx, start)
 	return nil
 }
 
