@@ -99,8 +99,9 @@ func (s *Service) authenticate(ctx context.Context, username, pw, addr, device s
 		counted = []*throttleKey{{s.limits.Accounts, acct}, {s.limits.Addresses, from}}
 		caller = password.Caller{Low: true, Keys: []string{acct, from}}
 	}
-	// The upgrade of an old hash after a success is an ordinary call: the
-	// password is proven by then.
+	// Only the verification queues as caller; the upgrade of an old hash
+	// after a success (on ctx) is an ordinary call: the password is proven
+	// by then.
 	hctx := password.WithCaller(ctx, caller)
 	// The attempt is counted as a failure already; a failure below only
 	// needs the audit line, a success takes it back.
