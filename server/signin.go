@@ -54,8 +54,8 @@ func (s *Server) handleSigninPage(c echo.Context) error {
 
 // handleSignin checks the sign-in form with the same service as the
 // password grant (same throttling, same answer for an unknown user and a
-// wrong password), starts a sign-in session and continues where the person
-// was going.
+// wrong password), starts a sign-in session, renews the device cookie and
+// continues where the person was going.
 func (s *Server) handleSignin(c echo.Context) error {
 	form, err := s.postedForm(c)
 	if err != nil {
@@ -74,7 +74,10 @@ func (s *Server) handleSignin(c echo.Context) error {
 		d.Error = "Enter your username and password."
 		return s.render(c, http.StatusBadRequest, "signin", d)
 	}
-	u, err := s.accounts.Authenticate(c.Request().Context(), username, pw, c.RealIP())
+	// The browser's device cookie makes it a known source once it has
+	// signed in to the account (see device.go).
+	device := s.deviceSecret(c)
+	u, err := s.accounts.AuthenticateDevice(c.Request().Context(), username, pw, c.RealIP(), device)
 	if err != nil {
 		status, msg, ok := s.signinProblem(c, err)
 		if !ok {
@@ -87,6 +90,7 @@ func (s *Server) handleSignin(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.setDeviceCookie(c, device)
 	return s.afterSignIn(c, ws, authz, next, "")
 }
 
