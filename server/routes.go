@@ -54,6 +54,6 @@ func (s *Server) routes() {
 		}, api)
 	}
 
-	s.webRoutes()
+	s.pages.Routes(e)
 
 }

@@ -1,4 +1,4 @@
-package server
+package pages
 
 import (
 	"time"
@@ -19,7 +19,7 @@ import (
 // account.Service.AuthenticateDevice). It is set again at every successful
 // sign-in, so it lasts as long as the memory of it.
 
-func (s *Server) deviceCookieName() string {
+func (s *Handlers) deviceCookieName() string {
 	if s.web.https {
 		return "__Host-authd_device"
 	}
@@ -29,7 +29,7 @@ func (s *Server) deviceCookieName() string {
 // deviceSecret is the browser's device cookie, or a new secret when it has
 // none (or a malformed one). A new secret reaches the browser only with a
 // successful sign-in (setDeviceCookie).
-func (s *Server) deviceSecret(c echo.Context) string {
+func (s *Handlers) deviceSecret(c echo.Context) string {
 	if ck, err := c.Cookie(s.deviceCookieName()); err == nil && token.WellFormedSecret(ck.Value) {
 		return ck.Value
 	}
@@ -38,7 +38,7 @@ func (s *Server) deviceSecret(c echo.Context) string {
 
 // setDeviceCookie keeps secret in the browser for as long as the account
 // service remembers it.
-func (s *Server) setDeviceCookie(c echo.Context, secret string) {
+func (s *Handlers) setDeviceCookie(c echo.Context, secret string) {
 	ck := s.cookie(s.deviceCookieName(), secret)
 	ck.MaxAge = int(throttle.SourcesTTL / time.Second)
 	ck.Expires = s.now().Add(throttle.SourcesTTL)
