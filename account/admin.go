@@ -112,31 +112,8 @@ func (s *Service) AdminUpdate(ctx context.Context, id string, p AdminPatch, by s
 	if err != nil {
 		return storage.User{}, err
 	}
-	fields := map[string]string{}
-	norm := func(field string, v *string, f func(string) (string, error)) {
-		if v == nil {
-			return
-		}
-		n, err := f(*v)
-		if err != nil {
-			fields[field] = fieldMessage(err)
-			return
-		}
-		*v = n
-	}
-	norm("username", p.Username, func(v string) (string, error) {
-		// As in UpdateProfile: the user's own name, but for case or width,
-		// is held to the rules it was made under.
-		if storage.UsernameKey(v) == storage.UsernameKey(cur.Username) {
-			return users.NormalizeExistingUsername(v)
-		}
-		return users.NormalizeUsername(v)
-	})
-	norm("email", p.Email, users.NormalizeEmail)
-	norm("first_name", p.FirstName, func(v string) (string, error) { return users.NormalizeName("first_name", v) })
-	norm("last_name", p.LastName, func(v string) (string, error) { return users.NormalizeName("last_name", v) })
-	if len(fields) > 0 {
-		return storage.User{}, errs.InvalidFields(fields)
+	if err := normalizePatch(cur, p.Username, p.Email, p.FirstName, p.LastName); err != nil {
+		return storage.User{}, err
 	}
 	var nameChanged, emailChanged bool
 	u, err := s.store.UpdateUser(ctx, id, s.now(), func(u *storage.User) error {

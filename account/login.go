@@ -3,6 +3,7 @@ package account
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"time"
 
 	"github.com/authd/authd/errs"
@@ -21,24 +22,89 @@ var errBadCredentials = &errs.Error{Kind: errs.Invalid, Code: "invalid_grant", D
 // ReasonLoginThrottled when the account or address must wait; errs.Busy
 // when no hashing slot was free; errs.Storage when the store failed. A
 // busy or failed attempt is not counted against the throttle.
-func (s *Service) Authenticate(ctx context.Context, username, pw, addr string) (_ storage.User, err error) {
+//
+// A login from an address (IPv6: its /64) that signed in successfully to
+// the same account within the last 30 days is from a known source: see
+// AuthenticateDevice.
+func (s *Service) Authenticate(ctx context.Context, username, pw, addr string) (storage.User, error) {
+	return s.authenticate(ctx, username, pw, addr, "")
+}
+
+// AuthenticateDevice is Authenticate for a browser: device is its device
+// cookie, the random secret the sign-in page keeps in the browser (a new
+// one when the browser sent none), remembered for the account when the
+// login succeeds.
+//
+// Logins from a known source (this device, or the address, signed in to
+// the account before) win over a flood of guesses:
+//
+//   - their hashes go ahead of every login from an unknown source (see
+//     password.Caller), and are not refused for an address or account
+//     that already has its share of hashes running or waiting;
+//   - the account's and the address's failure waits do not apply to
+//     them, since anyone can set those off by guessing; a known source
+//     has a failure count of its own (throttle.SourceKey), with the same
+//     limits, so a shared address or a stolen cookie still gets only the
+//     usual number of guesses.
+//
+// What is known comes only from successful logins, and is looked up by the
+// username as given, before the user is: an unknown username is never
+// known, exactly as one with no recent login, so neither the queue nor the
+// throttle tells an unknown username from an existing one.
+func (s *Service) AuthenticateDevice(ctx context.Context, username, pw, addr, device string) (storage.User, error) {
+	return s.authenticate(ctx, username, pw, addr, device)
+}
+
+func (s *Service) authenticate(ctx context.Context, username, pw, addr, device string) (_ storage.User, err error) {
+	start := time.Now()
+	s.limits.Logins.Add(1)
+	defer s.limits.Logins.Add(-1)
 	// Throttling comes first: a waiting account or address is refused
 	// before any lookup or hashing, with the right password too, so a lock
 	// says nothing about the password or whether the account exists
 	// (unknown usernames are counted and locked alike).
 	acct, from := throttle.AccountKey(username), throttle.AddressKey(addr)
 	now := s.now()
-	if wait := s.limits.Accounts.Attempt(acct, now); wait > 0 {
-		s.audit.Event(ctx, "login.throttled", "address", addr)
-		return storage.User{}, throttled(wait)
+	known := s.knownSource(acct, from, device, now)
+	if known == "" {
+		defer func() {
+			if r := errs.ReasonOf(err); r == errs.ReasonLoginThrottled || r == errs.ReasonBusy {
+				s.holdBack(ctx, start)
+			}
+		}()
 	}
-	if wait := s.limits.Addresses.Attempt(from, now); wait > 0 {
-		s.limits.Accounts.Undo(acct, now) // this attempt never ran
-		s.audit.Event(ctx, "login.throttled", "address", addr)
-		return storage.User{}, throttled(wait)
+	// counted are the failure-counter keys this attempt was counted
+	// against (see Counter.Attempt); caller is its place in the hashing
+	// queue.
+	var counted []*throttleKey
+	var caller password.Caller
+	if known != "" {
+		key := throttle.SourceKey(acct, known)
+		if wait := s.limits.Accounts.Attempt(key, now); wait > 0 {
+			s.audit.Event(ctx, "login.throttled", "address", addr)
+			return storage.User{}, throttled(wait)
+		}
+		counted = []*throttleKey{{s.limits.Accounts, key}}
+		caller = password.Caller{Keys: []string{key}}
+	} else {
+		if wait := s.limits.Accounts.Attempt(acct, now); wait > 0 {
+			s.audit.Event(ctx, "login.throttled", "address", addr)
+			return storage.User{}, throttled(wait)
+		}
+		if wait := s.limits.Addresses.Attempt(from, now); wait > 0 {
+			s.limits.Accounts.Undo(acct, now) // this attempt never ran
+			s.audit.Event(ctx, "login.throttled", "address", addr)
+			return storage.User{}, throttled(wait)
+		}
+		counted = []*throttleKey{{s.limits.Accounts, acct}, {s.limits.Addresses, from}}
+		caller = password.Caller{Low: true, Keys: []string{acct, from}}
 	}
-	// Both attempts are counted as failures already (see Counter.Attempt);
-	// a failure below only needs the audit line, a success takes them back.
+	// Only the verification queues as caller; the upgrade of an old hash
+	// after a success (on ctx) is an ordinary call: the password is proven
+	// by then.
+	hctx := password.WithCaller(ctx, caller)
+	// The attempt is counted as a failure already; a failure below only
+	// needs the audit line, a success takes it back.
 	failed := func(reason, userID string) error {
 		s.audit.Event(ctx, "login.failed", "reason", reason, "user_id", userID, "address", addr)
 		return errBadCredentials
@@ -46,21 +112,22 @@ func (s *Service) Authenticate(ctx context.Context, username, pw, addr string) (
 	defer func() {
 		if err != nil && err != errBadCredentials {
 			// Busy or a storage failure: the password was never judged.
-			s.limits.Accounts.Undo(acct, now)
-			s.limits.Addresses.Undo(from, now)
+			for _, k := range counted {
+				k.c.Undo(k.key, now)
+			}
 		}
 	}()
 	u, err := s.store.GetUserByUsername(ctx, username)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		if err := s.hasher.VerifyDummy(ctx, pw); errors.Is(err, password.ErrBusy) {
+		if err := s.hasher.VerifyDummy(hctx, pw); errors.Is(err, password.ErrBusy) {
 			return storage.User{}, errs.Busy(err)
 		}
 		return storage.User{}, failed("unknown_user", "")
 	case err != nil:
 		return storage.User{}, errs.Storage(err)
 	}
-	ok, rehash, err := s.hasher.Verify(ctx, pw, u.PasswordHash)
+	ok, rehash, err := s.hasher.Verify(hctx, pw, u.PasswordHash)
 	switch {
 	case errors.Is(err, password.ErrBusy):
 		return storage.User{}, errs.Busy(err)
@@ -68,7 +135,7 @@ func (s *Service) Authenticate(ctx context.Context, username, pw, addr string) (
 		// An unreadable stored hash: log it for the operator, and spend
 		// the usual work so the account does not stand out by timing.
 		s.log.Error("stored password hash unreadable", "user_id", u.ID, "error", err)
-		_ = s.hasher.VerifyDummy(ctx, pw)
+		_ = s.hasher.VerifyDummy(hctx, pw)
 	case err != nil && !errors.Is(err, password.ErrNoPassword) && !errors.Is(err, password.ErrTooLong):
 		return storage.User{}, errs.Storage(err)
 	}
@@ -79,12 +146,75 @@ func (s *Service) Authenticate(ctx context.Context, username, pw, addr string) (
 		}
 		return storage.User{}, failed(reason, u.ID)
 	}
-	s.limits.Accounts.Succeed(acct)
-	s.limits.Addresses.Undo(from, now)
+	if known != "" {
+		// Only this source's count is cleared: the account's, which a
+		// flood may have set off, stays, and does not start afresh each
+		// time its owner signs in.
+		s.limits.Accounts.Succeed(throttle.SourceKey(acct, known))
+	} else {
+		s.limits.Accounts.Succeed(acct)
+		s.limits.Addresses.Undo(from, now)
+	}
+	s.limits.Known.Remember(acct, from, now)
+	if device != "" {
+		s.limits.Known.Remember(acct, throttle.DeviceSource(device), now)
+	}
 	if rehash {
 		u.PasswordHash = s.upgradeHash(ctx, u, pw)
 	}
 	return u, nil
+}
+
+// holdBack delays the refusal (throttled or busy) of a login from an
+// unknown source, while the server has more logins in progress than its
+// hashing slots finish within the queue wait, until between half and all
+// of the queue wait has passed since the login began: about as long as a
+// queued login would have taken. The spread keeps a flood's connections,
+// which start together, from coming back together.
+//
+// The refusal is decided at once, and the login holds no place in the
+// hashing queue meanwhile, only a parked goroutine and its connection. But
+// a flood's clients send their next guess as soon as they have an answer,
+// so answering refusals at once would only bring the same connections back
+// sooner, until the cores did nothing but refuse guesses and every login,
+// a known source's too, waited for the CPU. Held, each connection of the
+// flood costs at most one request per queue wait. Without a flood, and
+// for known sources, refusals are not delayed.
+func (s *Service) holdBack(ctx context.Context, start time.Time) {
+	if s.limits.Logins.Load() <= int64(s.hasher.Capacity()) {
+		return
+	}
+	w := s.hasher.QueueWait()
+	d := time.Until(start.Add(w/2 + rand.N(w/2+1)))
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// throttleKey is a key of a failure counter.
+type throttleKey struct {
+	c   *throttle.Counter
+	key string
+}
+
+// knownSource is the source (device first, then address) that signed in
+// successfully to acct lately, or "" when neither did.
+func (s *Service) knownSource(acct, from, device string, now time.Time) string {
+	if device != "" {
+		if src := throttle.DeviceSource(device); s.limits.Known.Known(acct, src, now) {
+			return src
+		}
+	}
+	if s.limits.Known.Known(acct, from, now) {
+		return from
+	}
+	return ""
 }
 
 // IsBadCredentials reports whether err is Authenticate's answer to wrong

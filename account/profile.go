@@ -30,32 +30,8 @@ func (s *Service) UpdateProfile(ctx context.Context, userID string, p ProfilePat
 	case err != nil:
 		return storage.User{}, errs.Storage(err)
 	}
-	fields := map[string]string{}
-	norm := func(field string, v *string, f func(string) (string, error)) {
-		if v == nil {
-			return
-		}
-		n, err := f(*v)
-		if err != nil {
-			fields[field] = fieldMessage(err)
-			return
-		}
-		*v = n
-	}
-	norm("username", p.Username, func(v string) (string, error) {
-		// A name unchanged but for case or width is the user's own name:
-		// it is held to the rules it was made under, so a user whose name
-		// predates today's rules can still save the profile form.
-		if storage.UsernameKey(v) == storage.UsernameKey(cur.Username) {
-			return users.NormalizeExistingUsername(v)
-		}
-		return users.NormalizeUsername(v)
-	})
-	norm("email", p.Email, users.NormalizeEmail)
-	norm("first_name", p.FirstName, func(v string) (string, error) { return users.NormalizeName("first_name", v) })
-	norm("last_name", p.LastName, func(v string) (string, error) { return users.NormalizeName("last_name", v) })
-	if len(fields) > 0 {
-		return storage.User{}, errs.InvalidFields(fields)
+	if err := normalizePatch(cur, p.Username, p.Email, p.FirstName, p.LastName); err != nil {
+		return storage.User{}, err
 	}
 	newEmail := p.Email != nil && storage.EmailKey(*p.Email) != storage.EmailKey(cur.Email)
 	newName := p.Username != nil && *p.Username != cur.Username
@@ -112,4 +88,37 @@ func (s *Service) UpdateProfile(ctx context.Context, userID string, p ProfilePat
 		}
 	}
 	return u, nil
+}
+
+// normalizePatch checks and normalises, in place, the fields a profile
+// change sets (nil: unchanged) for the user cur, and reports every field's
+// problem at once. A username unchanged but for case or width is the
+// user's own name: it is held to the rules it was made under, so a user
+// whose name predates today's rules can still save the profile.
+func normalizePatch(cur storage.User, username, email, first, last *string) error {
+	fields := map[string]string{}
+	norm := func(field string, v *string, f func(string) (string, error)) {
+		if v == nil {
+			return
+		}
+		n, err := f(*v)
+		if err != nil {
+			fields[field] = fieldMessage(err)
+			return
+		}
+		*v = n
+	}
+	norm("username", username, func(v string) (string, error) {
+		if storage.UsernameKey(v) == storage.UsernameKey(cur.Username) {
+			return users.NormalizeExistingUsername(v)
+		}
+		return users.NormalizeUsername(v)
+	})
+	norm("email", email, users.NormalizeEmail)
+	norm("first_name", first, func(v string) (string, error) { return users.NormalizeName("first_name", v) })
+	norm("last_name", last, func(v string) (string, error) { return users.NormalizeName("last_name", v) })
+	if len(fields) > 0 {
+		return errs.InvalidFields(fields)
+	}
+	return nil
 }

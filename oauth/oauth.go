@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/authd/authd/account"
 	"github.com/authd/authd/audit"
@@ -21,6 +20,7 @@ import (
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/storage"
 	"github.com/authd/authd/token"
+	"github.com/authd/authd/users"
 )
 
 // Config is what the OAuth rules need of the configuration.
@@ -165,7 +165,7 @@ func (s *Service) newSession(cl *Client, u storage.User, scope []string, authTim
 		CreatedAt:  now,
 		LastUsedAt: now,
 		ExpiresAt:  now.Add(s.cfg.RefreshAbsoluteTTL),
-		UserAgent:  truncate(userAgent, 256),
+		UserAgent:  users.Truncate(userAgent, 256),
 		Address:    addr,
 	}
 	if !hasScope(scope, "offline_access") || !cl.Allows(GrantRefreshToken) {
@@ -199,17 +199,6 @@ func (s *Service) startSession(ctx context.Context, grant string, cl *Client, u 
 }
 
 func hasScope(scope []string, s string) bool { return slices.Contains(scope, s) }
-
-// truncate cuts s to at most n bytes at a character boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
 
 // earliest is the earlier of two times.
 func earliest(a, b time.Time) time.Time {

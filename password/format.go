@@ -40,6 +40,9 @@ type storedHash interface {
 	current(p Params) bool
 	// String gives back the exact encoding it was parsed from.
 	String() string
+	// kind names its format and cost parameters (not its salt or hash):
+	// hashes of one kind take the same time to verify.
+	kind() string
 }
 
 // ValidateHash reports whether Verify can check encoded, with the limits
@@ -195,6 +198,10 @@ func (h argon2Hash) current(p Params) bool {
 	return !h.django && h.variant == argon2id && h.params == p && len(h.salt) == saltLen && len(h.key) == keyLen
 }
 
+func (h argon2Hash) kind() string {
+	return fmt.Sprintf("%s:m=%d,t=%d,p=%d,len=%d", h.variant, h.params.MemoryKiB, h.params.Iterations, h.params.Parallelism, len(h.key))
+}
+
 func (h argon2Hash) String() string {
 	prefix := ""
 	if h.django {
@@ -255,6 +262,8 @@ func (h bcryptHash) verify(pw string) bool {
 
 func (bcryptHash) current(Params) bool { return false }
 
+func (h bcryptHash) kind() string { return "bcrypt:" + h.raw[4:6] }
+
 func (h bcryptHash) String() string {
 	if h.django == "" {
 		return h.raw
@@ -313,6 +322,8 @@ func (h pbkdf2Hash) verify(pw string) bool {
 }
 
 func (pbkdf2Hash) current(Params) bool { return false }
+
+func (h pbkdf2Hash) kind() string { return fmt.Sprintf("%s:%d", h.alg, h.iter) }
 
 func (h pbkdf2Hash) String() string {
 	return fmt.Sprintf("%s$%d$%s$%s", h.alg, h.iter, h.salt, base64.StdEncoding.EncodeToString(h.key))

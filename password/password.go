@@ -6,11 +6,17 @@
 // Django user table brings along (bcrypt, bcrypt_sha256, pbkdf2_sha256,
 // pbkdf2_sha1, Django's argon2) and argon2 hashes at other parameters, and
 // says when a hash should be replaced by one at the current parameters.
+// Failed verifications are padded to the time of the slowest kind of
+// stored hash seen, so that an imported hash does not give its account
+// away by timing (see pad.go).
 //
 // Every hash and verification, including the dummy one run for unknown
 // users, takes a slot of a semaphore, so a flood of logins cannot use more
 // than MaxConcurrent × the argon2 memory at once; a call that cannot get a
-// slot in time fails with ErrBusy instead of queueing without bound.
+// slot in time fails with ErrBusy instead of queueing without bound. The
+// queue has two priorities and per-source caps (see Caller), so that the
+// login of a person with a history of success is not stuck behind a flood
+// of guesses.
 //
 // The common-password list is Django's (20,000 passwords, compiled by Royce
 // Williams), shipped in common-passwords.txt.gz under Django's BSD-3-Clause
@@ -110,6 +116,14 @@ type Options struct {
 	// QueueWait is how long a call waits for a free slot before it fails
 	// with ErrBusy. Default 2s.
 	QueueWait time.Duration
+	// MaxPerKey is how many calls charged to one key (see Caller.Keys)
+	// may run or wait at once. Default 2: a person signs in once at a
+	// time, and a second call covers a double submit.
+	MaxPerKey int
+	// MaxQueued is how many Low calls (see Caller.Low) may wait. Default
+	// 0: as many as the slots finish within QueueWait at the pace of the
+	// recent hashes.
+	MaxQueued int
 }
 
 // Salt and key sizes of new argon2id hashes (RFC 9106 §3.1 recommends a
@@ -127,9 +141,11 @@ type Hasher struct {
 	params Params
 	minLen int
 	maxLen int
-	slots  limiter
+	slots  *limiter
 	common Blocklist
-	dummy  argon2Hash // verified against for unknown users
+	dummy  argon2Hash          // verified against for unknown users
+	costs  costs               // what verifications take, to pad failures (pad.go)
+	padded func(time.Duration) // tests: called with each padding
 }
 
 // New returns a Hasher for opts. It checks the options and computes, once,
@@ -162,18 +178,28 @@ func New(opts Options) (*Hasher, error) {
 	if opts.QueueWait < 0 {
 		return nil, fmt.Errorf("password: queue wait must not be negative, got %s", opts.QueueWait)
 	}
+	if opts.MaxPerKey == 0 {
+		opts.MaxPerKey = 2
+	}
+	if opts.MaxPerKey < 0 || opts.MaxQueued < 0 {
+		return nil, fmt.Errorf("password: max per key and max queued must not be negative, got %d and %d", opts.MaxPerKey, opts.MaxQueued)
+	}
 	h := &Hasher{
 		params: opts.Params,
 		minLen: opts.MinLength,
 		maxLen: opts.MaxLength,
-		slots:  newLimiter(opts.MaxConcurrent, opts.QueueWait),
+		slots:  newLimiter(opts.MaxConcurrent, opts.QueueWait, opts.MaxPerKey, opts.MaxQueued),
 	}
 	// The dummy is a real hash of a random password at the current
 	// parameters, so verifying against it costs what a wrong password for an
-	// existing, current-format user costs.
+	// existing, current-format user costs. Its time is the first estimate
+	// of how long a slot is held.
 	var secret [32]byte
 	rand.Read(secret[:])
+	start := time.Now()
 	h.dummy = h.newArgon2(base64.RawStdEncoding.EncodeToString(secret[:]))
+	h.slots.hold = time.Since(start)
+	h.costs.observeOwn(h.slots.hold)
 	// Load the common-password list now: a broken build fails at start-up,
 	// not at some user's registration.
 	h.common.Len()
@@ -198,16 +224,21 @@ func (h *Hasher) newArgon2(pw string) argon2Hash {
 //	$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>
 //
 // with the 16-byte salt and 32-byte hash in unpadded standard base64. It
-// fails with ErrBusy when no slot is free in time.
+// fails with ErrBusy when no slot is free in time (see Caller for the
+// order of the queue).
 func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 	if err := h.CheckLength(pw); err != nil {
 		return "", err
 	}
-	if err := h.slots.acquire(ctx); err != nil {
+	t, err := h.slots.acquire(ctx, callerOf(ctx))
+	if err != nil {
 		return "", err
 	}
-	defer h.slots.release()
-	return h.newArgon2(pw).String(), nil
+	defer h.slots.release(t)
+	start := time.Now()
+	enc := h.newArgon2(pw).String()
+	h.costs.observeOwn(time.Since(start))
+	return enc, nil
 }
 
 // Verify reports whether pw matches the stored hash encoded, and whether
@@ -221,7 +252,12 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 // always read), with ErrNoPassword for "" or a Django unusable password
 // (after the same work as a wrong password, so such accounts do not stand
 // out by timing), with ErrTooLong for a password longer than MaxLength
-// (before any hashing), and with ErrBusy when no slot is free in time.
+// (before any hashing), and with ErrBusy when no slot is free in time (see
+// Caller for the order of the queue).
+//
+// A wrong password is answered no sooner than the slowest kind of stored
+// hash the Hasher has verified would take (see pad.go), so that a hash
+// imported in a slower format does not show its account exists.
 func (h *Hasher) Verify(ctx context.Context, pw, encoded string) (ok, needsRehash bool, err error) {
 	if err := h.checkMax(pw); err != nil {
 		return false, false, err
@@ -236,33 +272,61 @@ func (h *Hasher) Verify(ctx context.Context, pw, encoded string) (ok, needsRehas
 	if err != nil {
 		return false, false, err
 	}
-	if err := h.slots.acquire(ctx); err != nil {
+	t, err := h.slots.acquire(ctx, callerOf(ctx))
+	if err != nil {
 		return false, false, err
 	}
-	defer h.slots.release()
-	if !stored.verify(pw) {
+	start := time.Now()
+	ok = stored.verify(pw)
+	took := time.Since(start)
+	h.slots.release(t)
+	current := stored.current(h.params)
+	if current {
+		h.costs.observeOwn(took)
+	} else {
+		h.costs.observe(stored.kind(), took)
+	}
+	if !ok {
+		h.pad(ctx, start)
 		return false, false, nil
 	}
-	return true, !stored.current(h.params), nil
+	return true, !current, nil
 }
 
 // VerifyDummy does the work of Verify for a wrong password against a
-// current-format hash, and returns nothing useful: the login path calls it
-// for an unknown username so that the answer takes as long as for a known
-// one (and so that it fails, with ErrBusy or ErrTooLong, exactly when Verify
-// would).
+// current-format hash, padded as Verify pads a failure, and returns nothing
+// useful: the login path calls it for an unknown username so that the
+// answer takes as long as for a known one (and so that it fails, with
+// ErrBusy or ErrTooLong, exactly when Verify would).
 func (h *Hasher) VerifyDummy(ctx context.Context, pw string) error {
 	if err := h.checkMax(pw); err != nil {
 		return err
 	}
-	if err := h.slots.acquire(ctx); err != nil {
+	t, err := h.slots.acquire(ctx, callerOf(ctx))
+	if err != nil {
 		return err
 	}
-	defer h.slots.release()
 	// The result is discarded; the comparison still runs so the cost
 	// matches Verify's.
+	start := time.Now()
 	h.dummy.verify(pw)
+	h.costs.observeOwn(time.Since(start))
+	h.slots.release(t)
+	h.pad(ctx, start)
 	return nil
+}
+
+// QueueWait is how long a call waits for a slot before it fails with
+// ErrBusy.
+func (h *Hasher) QueueWait() time.Duration { return h.slots.wait }
+
+// Capacity is how many hashes the slots finish within the queue wait at
+// the pace of the recent ones (at least one per slot): more calls than
+// that at once, and some are bound to fail with ErrBusy.
+func (h *Hasher) Capacity() int {
+	h.slots.mu.Lock()
+	defer h.slots.mu.Unlock()
+	return h.slots.capacityLocked()
 }
 
 // Stats reports the calls holding a slot now and the calls waiting for

@@ -309,10 +309,11 @@ func TestLongPasswordFailsFast(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.slots.acquire(ctx); err != nil {
+	held, err := h.slots.acquire(ctx, Caller{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.slots.release()
+	defer h.slots.release(held)
 	huge := strings.Repeat("x", 2<<20)
 	if _, err := h.Hash(ctx, huge); !errors.Is(err, ErrTooLong) {
 		t.Errorf("Hash(2 MiB) = %v, want ErrTooLong", err)
@@ -349,10 +350,13 @@ func TestBusy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var held []ticket
 	for i := 0; i < 2; i++ {
-		if err := h.slots.acquire(ctx); err != nil {
+		tk, err := h.slots.acquire(ctx, Caller{})
+		if err != nil {
 			t.Fatal(err)
 		}
+		held = append(held, tk)
 	}
 	if in, w := h.Stats(); in != 2 || w != 0 {
 		t.Errorf("Stats = %d, %d; want 2, 0", in, w)
@@ -369,8 +373,8 @@ func TestBusy(t *testing.T) {
 	if _, _, err := h.Verify(ctx, "password one", ""); !errors.Is(err, ErrBusy) {
 		t.Errorf("Verify(no password) with slots full = %v, want ErrBusy", err)
 	}
-	h.slots.release()
-	h.slots.release()
+	h.slots.release(held[0])
+	h.slots.release(held[1])
 	if in, w := h.Stats(); in != 0 || w != 0 {
 		t.Errorf("Stats after release = %d, %d; want 0, 0", in, w)
 	}
@@ -387,7 +391,8 @@ func TestBusy(t *testing.T) {
 func TestWaiterGetsSlot(t *testing.T) {
 	h := newHasher(t, Options{MaxConcurrent: 1, QueueWait: time.Hour})
 	ctx := context.Background()
-	if err := h.slots.acquire(ctx); err != nil {
+	held, err := h.slots.acquire(ctx, Caller{})
+	if err != nil {
 		t.Fatal(err)
 	}
 	result := make(chan error, 1)
@@ -404,7 +409,7 @@ func TestWaiterGetsSlot(t *testing.T) {
 	if in, _ := h.Stats(); in != 1 {
 		t.Errorf("inFlight = %d, want 1", in)
 	}
-	h.slots.release()
+	h.slots.release(held)
 	if err := <-result; err != nil {
 		t.Errorf("queued Hash = %v, want nil", err)
 	}
@@ -416,10 +421,11 @@ func TestWaiterGetsSlot(t *testing.T) {
 // TestWaiterContextCanceled: a queued call gives up when its context ends.
 func TestWaiterContextCanceled(t *testing.T) {
 	h := newHasher(t, Options{MaxConcurrent: 1, QueueWait: time.Hour})
-	if err := h.slots.acquire(context.Background()); err != nil {
+	held, err := h.slots.acquire(context.Background(), Caller{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.slots.release()
+	defer h.slots.release(held)
 	ctx, cancel := context.WithCancel(context.Background())
 	result := make(chan error, 1)
 	go func() { result <- h.VerifyDummy(ctx, "password") }()
@@ -453,8 +459,8 @@ func TestNewOptions(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New(zero) = %v", err)
 	}
-	if h.Params() != DefaultParams() || h.MinLength() != 8 || h.MaxLength() != 256 || cap(h.slots.slots) != runtime.NumCPU() || h.slots.wait != 2*time.Second {
-		t.Errorf("defaults = %+v, %d, %d, %d, %s", h.Params(), h.MinLength(), h.MaxLength(), cap(h.slots.slots), h.slots.wait)
+	if h.Params() != DefaultParams() || h.MinLength() != 8 || h.MaxLength() != 256 || h.slots.n != runtime.NumCPU() || h.slots.wait != 2*time.Second || h.slots.perKey != 2 || h.slots.maxLow != 0 {
+		t.Errorf("defaults = %+v, %d, %d, %d, %s, %d, %d", h.Params(), h.MinLength(), h.MaxLength(), h.slots.n, h.slots.wait, h.slots.perKey, h.slots.maxLow)
 	}
 	for _, tc := range []struct {
 		name string
@@ -470,6 +476,8 @@ func TestNewOptions(t *testing.T) {
 		{"max above 4096", Options{Params: cheap, MaxLength: 4097}},
 		{"negative concurrency", Options{Params: cheap, MaxConcurrent: -1}},
 		{"negative wait", Options{Params: cheap, QueueWait: -time.Second}},
+		{"negative max per key", Options{Params: cheap, MaxPerKey: -1}},
+		{"negative max queued", Options{Params: cheap, MaxQueued: -1}},
 	} {
 		if _, err := New(tc.opts); err == nil {
 			t.Errorf("%s: New = nil error, want one", tc.name)

@@ -11,9 +11,10 @@ import (
 // and a short QueueWait, every hash and verification fails with ErrBusy
 // while the slot is held. Production code has no use for it.
 func (h *Hasher) HoldSlotForTest(ctx context.Context) (release func(), err error) {
-	if err := h.slots.acquire(ctx); err != nil {
+	t, err := h.slots.acquire(ctx, Caller{})
+	if err != nil {
 		return nil, err
 	}
 	var once sync.Once
-	return func() { once.Do(h.slots.release) }, nil
+	return func() { once.Do(func() { h.slots.release(t) }) }, nil
 }

@@ -10,24 +10,7 @@ import (
 	"github.com/authd/authd/errs"
 	"github.com/authd/authd/server/httpx"
 	"github.com/authd/authd/storage"
-	"github.com/authd/authd/token"
 )
-
-// accountRoutes registers the account API (/account/*).
-func (s *Server) accountRoutes(api echo.MiddlewareFunc) {
-	e := s.echo
-	auth := s.requireBearer(func(ac token.Access) bool { return ac.HasScope(scopeAccount) })
-	httpx.Route(e, "/account/register", s.handleRegister, post, api)
-	httpx.Route(e, "/account/me", s.handleMe, []string{http.MethodGet, http.MethodPatch}, api, auth)
-	httpx.Route(e, "/account/password", s.handlePasswordChange, post, api, auth)
-	httpx.Route(e, "/account/password/reset", s.handleResetRequest, post, api)
-	httpx.Route(e, "/account/password/reset/confirm", s.handleResetConfirm, post, api)
-	httpx.Route(e, "/account/email/verify", s.handleVerifyEmail, post, api)
-	httpx.Route(e, "/account/email/verify/resend", s.handleResendVerification, post, api, auth)
-	httpx.Route(e, "/account/sessions", s.handleSessions, get, api, auth)
-	httpx.Route(e, "/account/sessions/:id", s.handleEndSession, []string{http.MethodDelete}, api, auth)
-	httpx.Route(e, "/account/logout", s.handleLogout, post, api, auth)
-}
 
 // userJSON is a user as the account API shows it (never the hash).
 type userJSON struct {

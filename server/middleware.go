@@ -111,7 +111,7 @@ func limitBodies(max int64) echo.MiddlewareFunc {
 // method name is still a megabyte per line).
 func logSafe(v string, n int) string {
 	if len(v) > n {
-		v = truncate(v, n) + "…"
+		v = users.Truncate(v, n) + "…"
 	}
 	if users.HasControl(v) {
 		v = strconv.QuoteToASCII(v)

@@ -9,6 +9,7 @@ import (
 	"github.com/authd/authd/server/admin"
 	"github.com/authd/authd/server/httpx"
 	"github.com/authd/authd/server/restauth"
+	"github.com/authd/authd/token"
 )
 
 var (
@@ -17,7 +18,9 @@ var (
 	getPost = []string{http.MethodGet, http.MethodPost}
 )
 
-// routes lists every path authd serves.
+// routes mounts every path authd serves: the endpoints of this package
+// here, and each other surface's (admin, restauth, pages), whose own Routes
+// list their paths.
 func (s *Server) routes() {
 	e := s.echo
 	e.Use(requestIDs, s.accessLog, s.countRequests, recoverPanics, limitBodies(s.cfg.HTTP.MaxBodyBytes))
@@ -40,10 +43,25 @@ func (s *Server) routes() {
 	httpx.Route(e, "/oauth2/introspect", s.handleIntrospect, post, api)
 	httpx.Route(e, "/userinfo", s.handleUserinfo, getPost, api)
 
-	s.accountRoutes(api)
+	// The account API (/account/*), for tokens with the account scope.
+	auth := s.requireBearer(func(ac token.Access) bool { return ac.HasScope(scopeAccount) })
+	httpx.Route(e, "/account/register", s.handleRegister, post, api)
+	httpx.Route(e, "/account/me", s.handleMe, []string{http.MethodGet, http.MethodPatch}, api, auth)
+	httpx.Route(e, "/account/password", s.handlePasswordChange, post, api, auth)
+	httpx.Route(e, "/account/password/reset", s.handleResetRequest, post, api)
+	httpx.Route(e, "/account/password/reset/confirm", s.handleResetConfirm, post, api)
+	httpx.Route(e, "/account/email/verify", s.handleVerifyEmail, post, api)
+	httpx.Route(e, "/account/email/verify/resend", s.handleResendVerification, post, api, auth)
+	httpx.Route(e, "/account/sessions", s.handleSessions, get, api, auth)
+	httpx.Route(e, "/account/sessions/:id", s.handleEndSession, []string{http.MethodDelete}, api, auth)
+	httpx.Route(e, "/account/logout", s.handleLogout, post, api, auth)
+
+	// The admin API (/admin/v1/*: users, sessions, clients, keys, and
+	// openapi.json), for client tokens with the admin scope.
 	admin.New(admin.Options{Accounts: s.accounts, OAuth: s.oauth, Tokens: s.tokens, Keys: s.keys, Audit: s.audit}).Routes(e)
 
-	// The Django-era paths, answering in DRF's shapes (compat.go).
+	// The Django-era paths (/rest-auth/…, /refresh-token/, /verify-token/),
+	// answering in DRF's shapes.
 	if s.cfg.Compat.RestAuth {
 		restauth.New(restauth.Options{
 			Accounts: s.accounts, OAuth: s.oauth, Tokens: s.tokens, Users: s.store, Log: s.log,
@@ -54,6 +72,8 @@ func (s *Server) routes() {
 		}, api)
 	}
 
-	s.webRoutes()
-
+	// The pages people see (/signin, /register, /password/…, /email/verify,
+	// /account, /static/…), and /oauth2/authorize and /oauth2/logout, which
+	// browsers visit.
+	s.pages.Routes(e)
 }

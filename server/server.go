@@ -19,11 +19,13 @@ import (
 	"github.com/authd/authd/audit"
 	"github.com/authd/authd/config"
 	"github.com/authd/authd/core"
+	"github.com/authd/authd/errs"
 	"github.com/authd/authd/keys"
 	"github.com/authd/authd/mail"
 	"github.com/authd/authd/metrics"
 	"github.com/authd/authd/oauth"
 	"github.com/authd/authd/password"
+	"github.com/authd/authd/server/pages"
 	"github.com/authd/authd/session"
 	"github.com/authd/authd/storage"
 	"github.com/authd/authd/token"
@@ -61,7 +63,7 @@ type Server struct {
 	accounts *account.Service
 	oauth    *oauth.Service
 
-	web *webUI // the pages and their templates (web.go)
+	pages *pages.Handlers // the HTML surface
 
 	fileGone atomic.Bool // the database file was last seen removed or replaced
 
@@ -140,7 +142,11 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if s.discovery, err = s.oauth.Discovery(); err != nil {
 		return nil, err
 	}
-	if s.web, err = s.newWebUI(); err != nil {
+	s.pages, err = pages.New(pages.Options{
+		Issuer: cfg.Issuer, SiteName: cfg.Web.SiteName, Accounts: s.accounts, Sessions: s.sessions, OAuth: s.oauth,
+		Tokens: s.tokens, Log: s.log, Now: s.now, Internal: func(e *errs.Error) bool { return escalate(e).Kind == kindInternal },
+	})
+	if err != nil {
 		return nil, err
 	}
 	if err := view.Poll(ctx, s.store, s.now()); err != nil {

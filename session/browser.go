@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"time"
-	"unicode/utf8"
 
 	"github.com/authd/authd/config"
 	"github.com/authd/authd/errs"
 	"github.com/authd/authd/storage"
 	"github.com/authd/authd/token"
+	"github.com/authd/authd/users"
 )
 
 // Browser sign-ins: who is signed in in a browser on the hosted pages. A
@@ -46,7 +46,7 @@ func (s *Service) SignIn(ctx context.Context, u storage.User, userAgent, addr st
 		CreatedAt:  now,
 		LastUsedAt: now,
 		ExpiresAt:  now.Add(BrowserTTL),
-		UserAgent:  truncate(userAgent, 256),
+		UserAgent:  users.Truncate(userAgent, 256),
 		Address:    addr,
 	}
 	if err := s.Start(ctx, sess, u); err != nil {
@@ -84,15 +84,4 @@ func (s *Service) Lookup(ctx context.Context, secret string) (storage.Session, s
 		return storage.Session{}, storage.User{}, false, nil
 	}
 	return sess, u, true, nil
-}
-
-// truncate cuts s to at most n bytes at a character boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

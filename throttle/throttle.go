@@ -9,6 +9,7 @@ import (
 	"github.com/authd/authd/storage"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -198,6 +199,12 @@ type Limits struct {
 	// client address (IPv6 by /64, as AddressKey); Changes counts
 	// username and email changes per user.
 	Registrations, ResetRequests, ResetConfirms, Changes *RateLimit
+	// Known remembers the sources of successful logins; nil remembers
+	// none.
+	Known *Sources
+	// Logins counts the logins in progress, so that a flood can be told
+	// from ordinary traffic.
+	Logins atomic.Int64
 }
 
 // NewLimits builds the limits of cfg. Reset confirmations are limited per
@@ -210,5 +217,6 @@ func NewLimits(cfg config.Throttle) *Limits {
 		ResetRequests: NewRateLimit(cfg.ResetRequestsPerHour, time.Hour),
 		ResetConfirms: NewRateLimit(10*cfg.ResetRequestsPerHour, time.Hour),
 		Changes:       NewRateLimit(cfg.RegistrationsPerHour, time.Hour),
+		Known:         NewSources(SourcesLimit, SourcesTTL),
 	}
 }

@@ -261,3 +261,16 @@ func NewID() string {
 // HasControl reports whether s holds a control character (C0, DEL or C1):
 // no username, password, OAuth parameter or return path may.
 func HasControl(s string) bool { return strings.ContainsFunc(s, unicode.IsControl) }
+
+// Truncate cuts s to at most n bytes at a character boundary: for text a
+// client sends that is only shown (a user agent), which is kept short
+// rather than refused.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

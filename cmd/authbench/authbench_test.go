@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -437,7 +438,7 @@ func TestFloodSmoke(t *testing.T) {
 	for d := 400 * time.Millisecond; ; d *= 3 {
 		var err error
 		res, err = runFlood(context.Background(), tgt, floodSpec{
-			attackers: 8, realUsers: 1, duration: d, queueWait: 2 * time.Second,
+			attackers: 8, addresses: 3, realUsers: 1, duration: d, queueWait: 2 * time.Second,
 			pid: os.Getpid(), real: tgt.users,
 		})
 		if err != nil {
@@ -453,8 +454,19 @@ func TestFloodSmoke(t *testing.T) {
 	if res.RealOK == 0 {
 		t.Errorf("real user: %d of %d logins succeeded (%+v), want some", res.RealOK, res.RealAll.N, res.Real)
 	}
+	if res.Addresses != 3 || len(res.PerUser) != 1 || res.PerUser[0].OK != res.RealOK || res.PerUser[0].N != res.RealAll.N {
+		t.Errorf("flood from %d addresses, per user %+v; want 3 addresses, one user with the real users' counts", res.Addresses, res.PerUser)
+	}
 	if res.PeakRSSKB <= 0 {
 		t.Errorf("peak RSS %d KiB, want it measured", res.PeakRSSKB)
+	}
+	rep := &report{started: time.Now(), floods: []floodRun{{label: "distributed (3 addresses)", cfg: "set-up", res: res}}}
+	var out bytes.Buffer
+	rep.write(&out)
+	for _, want := range []string{"### Login flood: distributed (3 addresses)", "| bench-user-000 | ", "each real user gets in at least 4 of 5 times", "login answered within 500 ms"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
 	}
 }
 
@@ -467,8 +479,8 @@ func TestParseFlags(t *testing.T) {
 	if got, want := strings.Join(o.scenarios, ","), strings.Join(allScenarios, ","); got != want {
 		t.Errorf("default scenarios %q, want %q", got, want)
 	}
-	if o.duration != 10*time.Second || o.concurrency[0] != 16 || len(o.algs) != 2 || o.argon2 != password.DefaultParams() {
-		t.Errorf("defaults: duration %v, concurrency %v, algs %v, argon2 %+v", o.duration, o.concurrency, o.algs, o.argon2)
+	if o.duration != 10*time.Second || o.concurrency[0] != 16 || len(o.algs) != 2 || o.argon2 != password.DefaultParams() || !slices.Equal(o.floodAddresses, []int{1, 250}) {
+		t.Errorf("defaults: duration %v, concurrency %v, algs %v, argon2 %+v, flood addresses %v", o.duration, o.concurrency, o.algs, o.argon2, o.floodAddresses)
 	}
 	o, err = parseFlags([]string{"--scenarios", "jwks,password", "--concurrency", "16,32"}, &bytes.Buffer{})
 	if err != nil {
@@ -485,6 +497,7 @@ func TestParseFlags(t *testing.T) {
 	for _, bad := range [][]string{
 		{"--scenarios", "nope"}, {"--alg", "HS256"}, {"--concurrency", "0"}, {"--url", "ftp://x"},
 		{"--url", "http://127.0.0.1:1"}, {"--server-env", "AUTHD_LISTEN=x"}, {"--duration", "0s"}, {"--soak-every", "0s"},
+		{"--flood-addresses", "0"}, {"--flood-addresses", ","},
 	} {
 		if _, err := parseFlags(bad, &bytes.Buffer{}); err == nil {
 			t.Errorf("parseFlags(%q) succeeded, want an error", bad)

@@ -10,7 +10,8 @@
 //	userinfo            OIDC UserInfo with a bearer token
 //	jwks                GET /.well-known/jwks.json
 //	mixed               1 login : 20 refreshes : 50 userinfo calls
-//	flood               1,000 concurrent wrong-password logins while real users log in
+//	flood               1,000 concurrent wrong-password logins while real users log in,
+//	                    from one address and from many (--flood-addresses)
 //	soak                (only when named) refresh for --duration at the first
 //	                    --concurrency, sampling the database file's size, free
 //	                    pages and session rows every --soak-every
@@ -89,6 +90,7 @@ type options struct {
 	users       int
 
 	floodConns     int
+	floodAddresses []int
 	floodRealUsers int
 	floodDuration  time.Duration
 
@@ -132,6 +134,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.logLevel, "log-level", "info", "the server's log `level` (its log goes to a file in the work folder)")
 	fs.IntVar(&o.users, "users", 0, "`number` of users to create (0: the largest concurrency)")
 	fs.IntVar(&o.floodConns, "flood-conns", 1000, "`number` of concurrent wrong-password requests of the flood, one connection each")
+	floodAddrs := fs.String("flood-addresses", "1,250", "comma-separated `counts` of client addresses the flood comes from (X-Forwarded-For through the trusted loopback proxy); a flood against a fresh server for each: 1 is a single address, more a distributed flood")
 	fs.IntVar(&o.floodRealUsers, "flood-real-users", 4, "`number` of real users logging in with the right password during the flood")
 	fs.DurationVar(&o.floodDuration, "flood-duration", 0, "how long the flood lasts (default: --duration)")
 	fs.DurationVar(&o.soakEvery, "soak-every", 30*time.Second, "`interval` between the soak's samples of the database file")
@@ -189,6 +192,16 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		}
 		o.concurrency = append(o.concurrency, n)
 	}
+	for c := range strings.SplitSeq(*floodAddrs, ",") {
+		if c = strings.TrimSpace(c); c == "" {
+			continue
+		}
+		n, err := strconv.Atoi(c)
+		if err != nil || n < 1 || n > 1<<24 {
+			return o, fmt.Errorf("--flood-addresses: %q is not a count from 1 to %d", c, 1<<24)
+		}
+		o.floodAddresses = append(o.floodAddresses, n)
+	}
 	switch {
 	case len(o.scenarios) == 0:
 		return o, errors.New("--scenarios: none given")
@@ -204,6 +217,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("--flood-conns and --flood-real-users must be at least 1")
 	case o.soakEvery <= 0:
 		return o, errors.New("--soak-every must be positive")
+	case len(o.floodAddresses) == 0:
+		return o, errors.New("--flood-addresses: none given")
 	}
 	o.synchronous = strings.ToUpper(o.synchronous)
 	if o.synchronous != "FULL" && o.synchronous != "NORMAL" && o.synchronous != "OFF" {
@@ -828,16 +843,27 @@ func (b *bench) runBound(ctx context.Context, name, alg string, conc int, real *
 	return res, nil
 }
 
-// runFlood runs the login flood against a fresh server (so that its peak
-// RSS is the flood's), which believes X-Forwarded-For from loopback so
-// that every attacker and real user has an address of its own.
-func (b *bench) runFlood(ctx context.Context) (err error) {
+// runFlood runs the login flood, once for each count of addresses, each
+// against a fresh server (so that its peak RSS is the flood's), which
+// believes X-Forwarded-For from loopback so that the attackers and every
+// real user have addresses of their own.
+func (b *bench) runFlood(ctx context.Context) error {
+	for _, n := range b.o.floodAddresses {
+		if err := b.runFloodFrom(ctx, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runFloodFrom runs one flood from addresses addresses.
+func (b *bench) runFloodFrom(ctx context.Context, addresses int) (err error) {
 	alg := b.o.algs[0]
 	base, pid := b.o.url, 0
 	t := b.newTarget(base)
 	real, victims := []cred{b.urlUser}, []cred(nil)
 	if b.o.url == "" {
-		proc, err := b.startServer(ctx, "flood", alg, true)
+		proc, err := b.startServer(ctx, fmt.Sprintf("flood-%d", addresses), alg, true)
 		if err != nil {
 			return err
 		}
@@ -849,9 +875,10 @@ func (b *bench) runFlood(ctx context.Context) (err error) {
 		t.base, pid = proc.base, proc.pid
 		real, victims = b.realUsers, b.victims
 	}
-	b.progress("flood: %d concurrent wrong-password logins and %d real users for %s", b.o.floodConns, b.o.floodRealUsers, b.o.floodDuration)
+	addresses = min(addresses, b.o.floodConns)
+	b.progress("flood: %d concurrent wrong-password logins from %d addresses and %d real users for %s", b.o.floodConns, addresses, b.o.floodRealUsers, b.o.floodDuration)
 	res, err := runFlood(ctx, t, floodSpec{
-		attackers: b.o.floodConns, realUsers: b.o.floodRealUsers, duration: b.o.floodDuration,
+		attackers: b.o.floodConns, addresses: addresses, realUsers: b.o.floodRealUsers, duration: b.o.floodDuration,
 		queueWait: b.o.queueWait, pid: pid, victims: victims, real: real,
 	})
 	if err != nil {
@@ -866,11 +893,24 @@ func (b *bench) runFlood(ctx context.Context) (err error) {
 	if b.o.maxHashes > 0 {
 		maxHashes = fmt.Sprint(b.o.maxHashes)
 	}
-	b.rep.floodCfg = fmt.Sprintf("%d attackers, each on its own connection and X-Forwarded-For address, send password grants with wrong passwords back to back for %s "+
-		"(half for %d existing accounts, half for unknown usernames), while %d real users log in with the right password every 100 ms from their own addresses. "+
+	from := "each from an X-Forwarded-For address of its own"
+	label := "distributed"
+	switch {
+	case res.Addresses == 1:
+		from = "all from one X-Forwarded-For address"
+		label = "single address"
+	case res.Addresses < res.Attackers:
+		from = fmt.Sprintf("spread over %d X-Forwarded-For addresses", res.Addresses)
+	}
+	cfg := fmt.Sprintf("%d attackers, each on its own connection, %s, send password grants with wrong passwords back to back for %s "+
+		"(half for %d existing accounts, half for unknown usernames), while %d real users, each of whom signed in once before the flood from its own address, "+
+		"log in with the right password from that address, pausing %s between logins. "+
 		"Server (%s): %s, passwords.max_concurrent %s, queue_wait %s, a fresh process.",
-		res.Attackers, res.Duration, len(victims), res.RealUsers, alg, params, maxHashes, b.o.queueWait)
-	b.rep.flood = &res
-	b.progress("flood: %d answers, real users %d/%d ok, peak RSS %s", res.FloodAll.N, res.RealOK, res.RealAll.N, fmtKiB(res.PeakRSSKB))
+		res.Attackers, from, res.Duration, len(victims), res.RealUsers, realPause, alg, params, maxHashes, b.o.queueWait)
+	if res.Addresses > 1 {
+		label = fmt.Sprintf("%s (%d addresses)", label, res.Addresses)
+	}
+	b.rep.floods = append(b.rep.floods, floodRun{label: label, cfg: cfg, res: res})
+	b.progress("flood from %d addresses: %d answers, real users %d/%d ok, max %s, peak RSS %s", res.Addresses, res.FloodAll.N, res.RealOK, res.RealAll.N, fmtDur(res.RealAll.Max), fmtKiB(res.PeakRSSKB))
 	return nil
 }

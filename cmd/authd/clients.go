@@ -17,28 +17,13 @@ import (
 )
 
 func cmdClients(ctx context.Context, e env, args []string) error {
-	if len(args) == 0 {
-		return errors.New("clients: want a subcommand: add, list, show, remove, rotate-secret")
-	}
-	switch args[0] {
-	case "add":
-		return cmdClientsAdd(ctx, e, args[1:])
-	case "list":
-		return cmdClientsList(ctx, e, args[1:])
-	case "show":
-		return cmdClientsShow(ctx, e, args[1:])
-	case "remove":
-		return cmdClientsRemove(ctx, e, args[1:])
-	case "rotate-secret":
-		return cmdClientsRotate(ctx, e, args[1:])
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(e.stdout, "Usage: authd clients add|list|show|remove|rotate-secret [flags]\n\n"+
-			"Clients added here live in the database beside those of the configuration\nfile, which are read-only here.\n\n"+
-			"Run \"authd clients <subcommand> --help\" for its flags.\n")
-		return nil
-	default:
-		return fmt.Errorf("clients: unknown subcommand %q (want add, list, show, remove, rotate-secret)", args[0])
-	}
+	return dispatch(ctx, e, "clients", "Clients added here live in the database beside those of the configuration\nfile, which are read-only here.\n\n", []subcommand{
+		{"add", cmdClientsAdd},
+		{"list", cmdClientsList},
+		{"show", cmdClientsShow},
+		{"remove", cmdClientsRemove},
+		{"rotate-secret", cmdClientsRotate},
+	}, args)
 }
 
 // withClients loads the configuration, opens the database and runs fn with

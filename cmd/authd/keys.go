@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"text/tabwriter"
@@ -13,22 +12,11 @@ import (
 )
 
 func cmdKeys(ctx context.Context, e env, args []string) error {
-	if len(args) == 0 {
-		return errors.New("keys: want a subcommand: rotate, list, reseal")
-	}
-	switch args[0] {
-	case "rotate":
-		return cmdKeysRotate(ctx, e, args[1:])
-	case "list":
-		return cmdKeysList(ctx, e, args[1:])
-	case "reseal":
-		return cmdKeysReseal(ctx, e, args[1:])
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(e.stdout, "Usage: authd keys rotate|list|reseal [flags]\n\nRun \"authd keys <subcommand> --help\" for its flags.\n")
-		return nil
-	default:
-		return fmt.Errorf("keys: unknown subcommand %q (want rotate, list, reseal)", args[0])
-	}
+	return dispatch(ctx, e, "keys", "", []subcommand{
+		{"rotate", cmdKeysRotate},
+		{"list", cmdKeysList},
+		{"reseal", cmdKeysReseal},
+	}, args)
 }
 
 func cmdKeysRotate(ctx context.Context, e env, args []string) error {

@@ -11,20 +11,10 @@ import (
 )
 
 func cmdSessions(ctx context.Context, e env, args []string) error {
-	if len(args) == 0 {
-		return errors.New("sessions: want a subcommand: list, end")
-	}
-	switch args[0] {
-	case "list":
-		return cmdSessionsList(ctx, e, args[1:])
-	case "end":
-		return cmdSessionsEnd(ctx, e, args[1:])
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(e.stdout, "Usage: authd sessions list|end [flags]\n\nRun \"authd sessions <subcommand> --help\" for its flags.\n")
-		return nil
-	default:
-		return fmt.Errorf("sessions: unknown subcommand %q (want list, end)", args[0])
-	}
+	return dispatch(ctx, e, "sessions", "", []subcommand{
+		{"list", cmdSessionsList},
+		{"end", cmdSessionsEnd},
+	}, args)
 }
 
 // sessionJSON is a session as `sessions list --json` prints it: no token

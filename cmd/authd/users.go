@@ -18,32 +18,16 @@ import (
 )
 
 func cmdUsers(ctx context.Context, e env, args []string) error {
-	if len(args) == 0 {
-		return errors.New("users: want a subcommand: add, set-password, disable, enable, import, list, show, delete")
-	}
-	switch args[0] {
-	case "add":
-		return cmdUsersAdd(ctx, e, args[1:])
-	case "set-password":
-		return cmdUsersSetPassword(ctx, e, args[1:])
-	case "disable":
-		return cmdUsersSetDisabled(ctx, e, args[1:], true)
-	case "enable":
-		return cmdUsersSetDisabled(ctx, e, args[1:], false)
-	case "import":
-		return cmdUsersImport(ctx, e, args[1:])
-	case "list":
-		return cmdUsersList(ctx, e, args[1:])
-	case "show":
-		return cmdUsersShow(ctx, e, args[1:])
-	case "delete":
-		return cmdUsersDelete(ctx, e, args[1:])
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(e.stdout, "Usage: authd users add|set-password|disable|enable|import|list|show|delete [flags]\n\nRun \"authd users <subcommand> --help\" for its flags.\n")
-		return nil
-	default:
-		return fmt.Errorf("users: unknown subcommand %q (want add, set-password, disable, enable, import, list, show, delete)", args[0])
-	}
+	return dispatch(ctx, e, "users", "", []subcommand{
+		{"add", cmdUsersAdd},
+		{"set-password", cmdUsersSetPassword},
+		{"disable", func(ctx context.Context, e env, args []string) error { return cmdUsersSetDisabled(ctx, e, args, true) }},
+		{"enable", func(ctx context.Context, e env, args []string) error { return cmdUsersSetDisabled(ctx, e, args, false) }},
+		{"import", cmdUsersImport},
+		{"list", cmdUsersList},
+		{"show", cmdUsersShow},
+		{"delete", cmdUsersDelete},
+	}, args)
 }
 
 // readPassword reads one line from stdin: the password, without its line

@@ -1,4 +1,4 @@
-package server
+package pages
 
 import (
 	"bytes"
@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -48,8 +47,8 @@ type webUI struct {
 
 // newWebUI loads the page templates and assets: a broken template fails
 // New, not a user's request.
-func (s *Server) newWebUI() (*webUI, error) {
-	iss, err := url.Parse(s.cfg.Issuer)
+func (s *Handlers) newWebUI() (*webUI, error) {
+	iss, err := url.Parse(s.issuer)
 	if err != nil {
 		return nil, fmt.Errorf("server: issuer: %w", err)
 	}
@@ -65,8 +64,10 @@ func (s *Server) newWebUI() (*webUI, error) {
 // webRoutes registers the pages people see and the authorization and
 // end-session endpoints. Every one of them sends the page security headers
 // and answers errors with an HTML page, never JSON.
-func (s *Server) webRoutes() {
-	e := s.echo
+// Routes registers the pages, and the authorization and end-session
+// endpoints, which browsers visit. Every one of them sends the page
+// security headers and answers errors with an HTML page, never JSON.
+func (s *Handlers) Routes(e *echo.Echo) {
 	h := s.pageHeaders
 	pg := func(methods []string, p string, fn echo.HandlerFunc) {
 		for _, m := range methods {
@@ -98,7 +99,7 @@ func (s *Server) webRoutes() {
 
 // handleStatic serves the embedded assets. A URL with the current version
 // of the file may be cached for good; others briefly.
-func (s *Server) handleStatic(c echo.Context) error {
+func (s *Handlers) handleStatic(c echo.Context) error {
 	name := c.Param("*")
 	v, ok := s.web.AssetVersion(name)
 	if !ok {
@@ -177,13 +178,13 @@ func (d *pageData) carry(authz, next string) {
 
 // render executes a page into a buffer first, so a template failure
 // becomes a clean 500 instead of half a page.
-func (s *Server) render(c echo.Context, status int, name string, d pageData) error {
+func (s *Handlers) render(c echo.Context, status int, name string, d pageData) error {
 	t := s.web.Page(name)
 	if t == nil {
 		return fmt.Errorf("no page template %q", name)
 	}
 	d.CSRF = s.csrfToken(c)
-	d.SiteName = s.cfg.Web.SiteName
+	d.SiteName = s.siteName
 	if d.User == nil {
 		if ws, ok := s.cachedSession(c); ok {
 			d.User = &ws.user
@@ -223,7 +224,7 @@ func badRequestPage(format string, args ...any) *pageError {
 // page adapts a page handler: any error it returns is answered with the
 // HTML error page (the JSON error handler serves the APIs), and the cause of
 // an unexpected one is only logged.
-func (s *Server) page(h echo.HandlerFunc) echo.HandlerFunc {
+func (s *Handlers) page(h echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		err := h(c)
 		if err == nil || c.Response().Committed {
@@ -247,12 +248,12 @@ func (s *Server) page(h echo.HandlerFunc) echo.HandlerFunc {
 
 // toPageError turns whatever a page handler returned into what the person
 // is told.
-func (s *Server) toPageError(c echo.Context, err error) *pageError {
+func (s *Handlers) toPageError(c echo.Context, err error) *pageError {
 	var pe *pageError
 	var he *echo.HTTPError
-	if e, ok := errs.As(err); ok && escalate(e).Kind != kindInternal {
+	if e, ok := errs.As(err); ok && !s.internal(e) {
 		s.setRetryAfter(c, e.RetrySeconds())
-		return &pageError{Status: statusOf(e.Kind), Heading: "This request cannot be completed", Message: sentence(e.Description), Cause: e.Cause}
+		return &pageError{Status: e.Kind.Status(), Heading: "This request cannot be completed", Message: sentence(e.Description), Cause: e.Cause}
 	}
 	switch {
 	case errors.As(err, &pe):
@@ -269,7 +270,7 @@ func (s *Server) toPageError(c echo.Context, err error) *pageError {
 	}
 }
 
-func (s *Server) setRetryAfter(c echo.Context, secs int) {
+func (s *Handlers) setRetryAfter(c echo.Context, secs int) {
 	if secs > 0 {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
 	}
@@ -304,7 +305,7 @@ func readPageForm(c echo.Context) (url.Values, error) {
 
 // postedForm reads a page's form and checks its CSRF token: what every
 // POST handler of the pages does first.
-func (s *Server) postedForm(c echo.Context) (url.Values, error) {
+func (s *Handlers) postedForm(c echo.Context) (url.Values, error) {
 	form, err := readPageForm(c)
 	if err != nil {
 		return nil, err
@@ -318,15 +319,4 @@ func (s *Server) postedForm(c echo.Context) (url.Values, error) {
 // formatTime shows a time to a person, in UTC.
 func formatTime(t time.Time) string {
 	return t.UTC().Format("2 Jan 2006, 15:04 UTC")
-}
-
-// truncate cuts s to at most n bytes at a character boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

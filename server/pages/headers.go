@@ -1,4 +1,4 @@
-package server
+package pages
 
 import (
 	"github.com/labstack/echo/v4"
@@ -8,7 +8,7 @@ import (
 
 // pageHeaders sets the security headers of every page and of the
 // endpoints browsers visit (authorize, logout, static files).
-func (s *Server) pageHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Handlers) pageHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
 		h.Set("Content-Security-Policy", s.pageCSP())
@@ -36,7 +36,7 @@ func (s *Server) pageHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 
 // contentSecurityPolicy is the CSP of the pages (web.ContentSecurityPolicy),
 // allowing forms to lead to every registered redirect URI.
-func (s *Server) contentSecurityPolicy() string {
+func (s *Handlers) contentSecurityPolicy() string {
 	var targets []string
 	for _, id := range s.oauth.Clients().IDs() {
 		cl, _ := s.oauth.Clients().Get(id)

@@ -1,4 +1,4 @@
-package server
+package pages
 
 import (
 	"net/http"
@@ -27,7 +27,7 @@ type webSession struct {
 	user storage.User
 }
 
-func (s *Server) sessionCookieName() string {
+func (s *Handlers) sessionCookieName() string {
 	if s.web.https {
 		return "__Host-authd_session"
 	}
@@ -36,7 +36,7 @@ func (s *Server) sessionCookieName() string {
 
 // cachedSession is the request's session as currentSession last found it,
 // without touching the database.
-func (s *Server) cachedSession(c echo.Context) (webSession, bool) {
+func (s *Handlers) cachedSession(c echo.Context) (webSession, bool) {
 	ws, ok := c.Get(webSessionKey).(*webSession)
 	if !ok || ws == nil {
 		return webSession{}, false
@@ -47,7 +47,7 @@ func (s *Server) cachedSession(c echo.Context) (webSession, bool) {
 // currentSession returns the live sign-in of the request. A cookie of an
 // ended or expired session, or of a user since disabled, is no sign-in; an
 // error is a storage failure.
-func (s *Server) currentSession(c echo.Context) (webSession, bool, error) {
+func (s *Handlers) currentSession(c echo.Context) (webSession, bool, error) {
 	if v := c.Get(webSessionKey); v != nil {
 		ws, ok := v.(*webSession)
 		if ok && ws != nil {
@@ -67,7 +67,7 @@ func (s *Server) currentSession(c echo.Context) (webSession, bool, error) {
 	return ws, ok, nil
 }
 
-func (s *Server) lookupSession(c echo.Context) (webSession, bool, error) {
+func (s *Handlers) lookupSession(c echo.Context) (webSession, bool, error) {
 	ck, err := c.Cookie(s.sessionCookieName())
 	if err != nil {
 		return webSession{}, false, nil
@@ -79,7 +79,7 @@ func (s *Server) lookupSession(c echo.Context) (webSession, bool, error) {
 // signIn starts a sign-in session for u, who just proved who they are.
 // The session id is new at every sign-in (the one the request had, if any,
 // ends: no session fixation), and so is the CSRF token.
-func (s *Server) signIn(c echo.Context, u storage.User) (webSession, error) {
+func (s *Handlers) signIn(c echo.Context, u storage.User) (webSession, error) {
 	if err := s.endCurrentSession(c, "signed_in_again"); err != nil {
 		return webSession{}, err
 	}
@@ -99,7 +99,7 @@ func (s *Server) signIn(c echo.Context, u storage.User) (webSession, error) {
 
 // signOut ends the request's sign-in session, if it has one, and clears
 // the cookie.
-func (s *Server) signOut(c echo.Context, reason string) error {
+func (s *Handlers) signOut(c echo.Context, reason string) error {
 	if err := s.endCurrentSession(c, reason); err != nil {
 		return err
 	}
@@ -109,7 +109,7 @@ func (s *Server) signOut(c echo.Context, reason string) error {
 
 // endCurrentSession ends the request's sign-in session in storage, if it
 // has one.
-func (s *Server) endCurrentSession(c echo.Context, reason string) error {
+func (s *Handlers) endCurrentSession(c echo.Context, reason string) error {
 	ws, ok, err := s.currentSession(c)
 	if err != nil {
 		return err
@@ -126,7 +126,7 @@ func (s *Server) endCurrentSession(c echo.Context, reason string) error {
 
 // clearSessionCookie deletes the session cookie, forgets the cached session
 // and renews the CSRF token.
-func (s *Server) clearSessionCookie(c echo.Context) {
+func (s *Handlers) clearSessionCookie(c echo.Context) {
 	if _, err := c.Cookie(s.sessionCookieName()); err == nil {
 		ck := s.cookie(s.sessionCookieName(), "")
 		ck.MaxAge = -1
@@ -139,7 +139,7 @@ func (s *Server) clearSessionCookie(c echo.Context) {
 
 // requireSignIn sends a person who is not signed in to the sign-in page,
 // which brings them back to this page.
-func (s *Server) requireSignIn(c echo.Context, back string) (webSession, bool, error) {
+func (s *Handlers) requireSignIn(c echo.Context, back string) (webSession, bool, error) {
 	ws, ok, err := s.currentSession(c)
 	if err != nil {
 		return webSession{}, false, err

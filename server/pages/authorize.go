@@ -1,4 +1,4 @@
-package server
+package pages
 
 import (
 	"net/http"
@@ -22,7 +22,7 @@ import (
 // §3.1.2). A POST (OIDC Core §3.1.2.1 requires it) is turned into the same
 // GET, so the browser sends its SameSite=Lax cookies with it even when
 // another site posted the form.
-func (s *Server) handleAuthorize(c echo.Context) error {
+func (s *Handlers) handleAuthorize(c echo.Context) error {
 	if c.Request().Method == http.MethodPost {
 		form, err := readPageForm(c)
 		if err != nil {
@@ -55,7 +55,7 @@ func (s *Server) handleAuthorize(c echo.Context) error {
 
 // continueAuthz answers the authorization request carried through the
 // sign-in pages, for the person who just signed in there.
-func (s *Server) continueAuthz(c echo.Context, raw string, ws webSession) error {
+func (s *Handlers) continueAuthz(c echo.Context, raw string, ws webSession) error {
 	req, err := s.oauth.ParseAuthz(raw)
 	if err != nil {
 		return s.authzFail(c, &req, err)
@@ -63,7 +63,7 @@ func (s *Server) continueAuthz(c echo.Context, raw string, ws webSession) error 
 	return s.issueCode(c, &req, ws)
 }
 
-func (s *Server) issueCode(c echo.Context, req *oauth.AuthzRequest, ws webSession) error {
+func (s *Handlers) issueCode(c echo.Context, req *oauth.AuthzRequest, ws webSession) error {
 	to, err := s.oauth.IssueCode(c.Request().Context(), req, ws.sess)
 	if err != nil {
 		return err
@@ -75,7 +75,7 @@ func (s *Server) issueCode(c echo.Context, req *oauth.AuthzRequest, ws webSessio
 // the redirect URI is trusted (RFC 6749 §4.1.2.1: the server "MUST NOT
 // automatically redirect the user-agent to the invalid redirection URI"),
 // a redirect to it after.
-func (s *Server) authzFail(c echo.Context, req *oauth.AuthzRequest, err error) error {
+func (s *Handlers) authzFail(c echo.Context, req *oauth.AuthzRequest, err error) error {
 	e, ok := errs.As(err)
 	if !ok || e.Kind == errs.Unavailable {
 		return err

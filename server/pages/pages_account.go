@@ -1,4 +1,4 @@
-package server
+package pages
 
 import (
 	"net/http"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/authd/authd/account"
 	"github.com/authd/authd/errs"
+	"github.com/authd/authd/users"
 	"github.com/authd/authd/web"
 )
 
@@ -20,7 +21,7 @@ import (
 // field problems and a message, with the status to send. ok is false for
 // an error that is not the person's to fix (a storage failure), which the
 // caller returns as is.
-func (s *Server) formProblem(c echo.Context, err error, d *pageData) (status int, ok bool) {
+func (s *Handlers) formProblem(c echo.Context, err error, d *pageData) (status int, ok bool) {
 	e, isErr := errs.As(err)
 	if !isErr || e.Reason == errs.ReasonStorage {
 		return 0, false
@@ -30,11 +31,11 @@ func (s *Server) formProblem(c echo.Context, err error, d *pageData) (status int
 	if len(e.Fields) == 0 || e.Kind == errs.TooMany {
 		d.Error = sentence(e.Description)
 	}
-	return statusOf(e.Kind), true
+	return e.Kind.Status(), true
 }
 
 // handleRegisterPage shows the registration form.
-func (s *Server) handleRegisterPage(c echo.Context) error {
+func (s *Handlers) handleRegisterPage(c echo.Context) error {
 	authz, next := c.QueryParam("authz"), web.SafeNext(c.QueryParam("next"))
 	d := pageData{}
 	if authz != "" {
@@ -51,7 +52,7 @@ func (s *Server) handleRegisterPage(c echo.Context) error {
 // handleRegisterForm creates the account (the service mails the
 // verification link), signs the new user in and continues where they were
 // going.
-func (s *Server) handleRegisterForm(c echo.Context) error {
+func (s *Handlers) handleRegisterForm(c echo.Context) error {
 	form, err := s.postedForm(c)
 	if err != nil {
 		return err
@@ -89,13 +90,13 @@ func (s *Server) handleRegisterForm(c echo.Context) error {
 
 // handleForgotPage shows the form that asks for a reset link, or that one
 // was sent.
-func (s *Server) handleForgotPage(c echo.Context) error {
+func (s *Handlers) handleForgotPage(c echo.Context) error {
 	return s.render(c, http.StatusOK, "forgot", pageData{Done: c.QueryParam("sent") == "1"})
 }
 
 // handleForgotForm asks for a reset link. The answer is the same whether
 // or not the address belongs to an account.
-func (s *Server) handleForgotForm(c echo.Context) error {
+func (s *Handlers) handleForgotForm(c echo.Context) error {
 	form, err := s.postedForm(c)
 	if err != nil {
 		return err
@@ -115,7 +116,7 @@ func (s *Server) handleForgotForm(c echo.Context) error {
 // ({issuer}/password/reset?uid=U&token=T): a form for the new password
 // that carries the token on. The token is not spent by viewing the page
 // (mail scanners follow links).
-func (s *Server) handleResetPage(c echo.Context) error {
+func (s *Handlers) handleResetPage(c echo.Context) error {
 	tok := c.QueryParam("token")
 	if tok == "" {
 		return badRequestPage("This link is incomplete. Copy the whole link from the mail, or ask for a new one.")
@@ -126,7 +127,7 @@ func (s *Server) handleResetPage(c echo.Context) error {
 
 // handleResetForm sets the new password. It ends every session of the
 // account, this browser's too, and sends the person to sign in again.
-func (s *Server) handleResetForm(c echo.Context) error {
+func (s *Handlers) handleResetForm(c echo.Context) error {
 	form, err := s.postedForm(c)
 	if err != nil {
 		return err
@@ -156,7 +157,7 @@ func (s *Server) handleResetForm(c echo.Context) error {
 // ({issuer}/email/verify?token=T): one button that posts the token. A GET
 // changes nothing, so a mail scanner that follows the link verifies
 // nothing.
-func (s *Server) handleVerifyPage(c echo.Context) error {
+func (s *Handlers) handleVerifyPage(c echo.Context) error {
 	if c.QueryParam("done") == "1" {
 		return s.render(c, http.StatusOK, "verify", pageData{Done: true})
 	}
@@ -168,14 +169,14 @@ func (s *Server) handleVerifyPage(c echo.Context) error {
 }
 
 // handleVerifyForm verifies the address.
-func (s *Server) handleVerifyForm(c echo.Context) error {
+func (s *Handlers) handleVerifyForm(c echo.Context) error {
 	form, err := s.postedForm(c)
 	if err != nil {
 		return err
 	}
 	if err := s.accounts.VerifyEmail(c.Request().Context(), form.Get("token")); err != nil {
 		if e, ok := errs.As(err); ok && e.Reason == errs.ReasonBadLink {
-			return &pageError{Status: statusOf(e.Kind), Heading: "This link no longer works",
+			return &pageError{Status: e.Kind.Status(), Heading: "This link no longer works",
 				Message: "The confirmation link is invalid, already used or expired. Changing your email on the account page sends a new one."}
 		}
 		return err
@@ -196,7 +197,7 @@ type sessionView struct {
 
 // handleAccountPage shows the profile, the password form and the
 // sessions.
-func (s *Server) handleAccountPage(c echo.Context) error {
+func (s *Handlers) handleAccountPage(c echo.Context) error {
 	ws, ok, err := s.requireSignIn(c, "/account")
 	if !ok {
 		return err
@@ -208,7 +209,7 @@ func (s *Server) handleAccountPage(c echo.Context) error {
 	return s.renderAccount(c, http.StatusOK, ws, d)
 }
 
-func (s *Server) renderAccount(c echo.Context, status int, ws webSession, d pageData) error {
+func (s *Handlers) renderAccount(c echo.Context, status int, ws webSession, d pageData) error {
 	list, err := s.accounts.ListSessions(c.Request().Context(), ws.user.ID)
 	if err != nil {
 		return err
@@ -219,7 +220,7 @@ func (s *Server) renderAccount(c echo.Context, status int, ws webSession, d page
 			Label:     sess.ClientID,
 			Started:   formatTime(sess.AuthTime),
 			Address:   sess.Address,
-			UserAgent: truncate(sess.UserAgent, 120),
+			UserAgent: users.Truncate(sess.UserAgent, 120),
 			Current:   sess.ID == ws.sess.ID,
 		}
 		if sess.ClientID == browserClientID {
@@ -236,7 +237,7 @@ func (s *Server) renderAccount(c echo.Context, status int, ws webSession, d page
 
 // handleAccountForm takes the forms of the account page; the action field
 // says which.
-func (s *Server) handleAccountForm(c echo.Context) error {
+func (s *Handlers) handleAccountForm(c echo.Context) error {
 	ws, ok, err := s.requireSignIn(c, "/account")
 	if !ok {
 		return err

@@ -1,4 +1,4 @@
-package server
+package pages
 
 import (
 	"crypto/subtle"
@@ -27,7 +27,7 @@ const (
 	csrfContextKey = "authd.csrf"
 )
 
-func (s *Server) csrfCookieName() string {
+func (s *Handlers) csrfCookieName() string {
 	if s.web.https {
 		return "__Host-authd_csrf"
 	}
@@ -36,7 +36,7 @@ func (s *Server) csrfCookieName() string {
 
 // csrfToken returns the request's CSRF token, from its cookie or, when it
 // has none (or a malformed one), a new one set in the response.
-func (s *Server) csrfToken(c echo.Context) string {
+func (s *Handlers) csrfToken(c echo.Context) string {
 	if tok, ok := c.Get(csrfContextKey).(string); ok {
 		return tok
 	}
@@ -48,7 +48,7 @@ func (s *Server) csrfToken(c echo.Context) string {
 }
 
 // renewCSRF sets a new CSRF token.
-func (s *Server) renewCSRF(c echo.Context) string {
+func (s *Handlers) renewCSRF(c echo.Context) string {
 	tok := token.Random(32)
 	c.SetCookie(s.cookie(s.csrfCookieName(), tok))
 	c.Set(csrfContextKey, tok)
@@ -60,7 +60,7 @@ func (s *Server) renewCSRF(c echo.Context) string {
 // own origin when it says anything (Origin "null" is what a same-origin POST
 // sends under Referrer-Policy: no-referrer, so it is let through to the
 // token check).
-func (s *Server) checkCSRF(c echo.Context, form url.Values) error {
+func (s *Handlers) checkCSRF(c echo.Context, form url.Values) error {
 	forbidden := &pageError{Status: http.StatusForbidden, Heading: "This form has expired",
 		Message: "The form was not sent from this site, or it is too old. Go back, reload the page and try again."}
 	r := c.Request()
@@ -85,7 +85,7 @@ func (s *Server) checkCSRF(c echo.Context, form url.Values) error {
 // SameSite=Lax, and Secure with an https issuer (required by the __Host-
 // prefix). It lasts as long as the browser session; the server-side record
 // decides how long a sign-in really lasts.
-func (s *Server) cookie(name, value string) *http.Cookie {
+func (s *Handlers) cookie(name, value string) *http.Cookie {
 	return &http.Cookie{
 		Name:     name,
 		Value:    value,

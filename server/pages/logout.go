@@ -1,4 +1,4 @@
-package server
+package pages
 
 import (
 	"net/http"
@@ -23,7 +23,7 @@ var logoutParams = []string{"id_token_hint", "client_id", "post_logout_redirect_
 // ask the End-User this question if an id_token_hint was not provided or
 // if the supplied ID Token does not belong to the current OP session"), so
 // another site cannot sign people out by sending them here.
-func (s *Server) handleLogoutRP(c echo.Context) error {
+func (s *Handlers) handleLogoutRP(c echo.Context) error {
 	if c.Request().Method == http.MethodPost {
 		form, err := readPageForm(c)
 		if err != nil {
@@ -71,7 +71,7 @@ func (s *Server) handleLogoutRP(c echo.Context) error {
 }
 
 // confirmLogout is the confirmation form's POST.
-func (s *Server) confirmLogout(c echo.Context, form url.Values) error {
+func (s *Handlers) confirmLogout(c echo.Context, form url.Values) error {
 	if err := s.checkCSRF(c, form); err != nil {
 		return err
 	}
@@ -94,7 +94,7 @@ func (s *Server) confirmLogout(c echo.Context, form url.Values) error {
 // only when this browser is signed in as its user: otherwise whoever
 // confirms could be anyone holding an old logout URL, and may end only
 // their own sign-in.
-func (s *Server) finishLogout(c echo.Context, lr oauth.LogoutRequest) error {
+func (s *Handlers) finishLogout(c echo.Context, lr oauth.LogoutRequest) error {
 	ctx := c.Request().Context()
 	if lr.Hint != nil && lr.Hint.SessionID != "" {
 		ws, signedIn, err := s.currentSession(c)

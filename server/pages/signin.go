@@ -1,4 +1,4 @@
-package server
+package pages
 
 import (
 	"cmp"
@@ -26,7 +26,7 @@ var notices = map[string]string{
 
 // handleSigninPage shows the sign-in form, for a pending authorization
 // request (authz) or a page of ours to return to (next).
-func (s *Server) handleSigninPage(c echo.Context) error {
+func (s *Handlers) handleSigninPage(c echo.Context) error {
 	authz, next := c.QueryParam("authz"), web.SafeNext(c.QueryParam("next"))
 	d := pageData{Notice: notices[c.QueryParam("notice")], Form: map[string]string{}}
 	ws, signedIn, err := s.currentSession(c)
@@ -54,9 +54,9 @@ func (s *Server) handleSigninPage(c echo.Context) error {
 
 // handleSignin checks the sign-in form with the same service as the
 // password grant (same throttling, same answer for an unknown user and a
-// wrong password), starts a sign-in session and continues where the person
-// was going.
-func (s *Server) handleSignin(c echo.Context) error {
+// wrong password), starts a sign-in session, renews the device cookie and
+// continues where the person was going.
+func (s *Handlers) handleSignin(c echo.Context) error {
 	form, err := s.postedForm(c)
 	if err != nil {
 		return err
@@ -74,7 +74,10 @@ func (s *Server) handleSignin(c echo.Context) error {
 		d.Error = "Enter your username and password."
 		return s.render(c, http.StatusBadRequest, "signin", d)
 	}
-	u, err := s.accounts.Authenticate(c.Request().Context(), username, pw, c.RealIP())
+	// The browser's device cookie makes it a known source once it has
+	// signed in to the account (see device.go).
+	device := s.deviceSecret(c)
+	u, err := s.accounts.AuthenticateDevice(c.Request().Context(), username, pw, c.RealIP(), device)
 	if err != nil {
 		status, msg, ok := s.signinProblem(c, err)
 		if !ok {
@@ -87,13 +90,14 @@ func (s *Server) handleSignin(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.setDeviceCookie(c, device)
 	return s.afterSignIn(c, ws, authz, next, "")
 }
 
 // afterSignIn sends a person who just signed in (or registered) where they
 // were going: back to the client with a code, to a page of ours, or to the
 // account page.
-func (s *Server) afterSignIn(c echo.Context, ws webSession, authz, next, notice string) error {
+func (s *Handlers) afterSignIn(c echo.Context, ws webSession, authz, next, notice string) error {
 	if authz != "" {
 		return s.continueAuthz(c, authz, ws)
 	}
@@ -108,7 +112,7 @@ func (s *Server) afterSignIn(c echo.Context, ws webSession, authz, next, notice 
 
 // signinProblem is what the sign-in page says about a failed login; ok is
 // false for an error that is not about the login (a storage failure).
-func (s *Server) signinProblem(c echo.Context, err error) (status int, msg string, ok bool) {
+func (s *Handlers) signinProblem(c echo.Context, err error) (status int, msg string, ok bool) {
 	e, isErr := errs.As(err)
 	if !isErr {
 		return 0, "", false
@@ -127,7 +131,7 @@ func (s *Server) signinProblem(c echo.Context, err error) (status int, msg strin
 }
 
 // handleSignout signs the browser out.
-func (s *Server) handleSignout(c echo.Context) error {
+func (s *Handlers) handleSignout(c echo.Context) error {
 	if _, err := s.postedForm(c); err != nil {
 		return err
 	}
