@@ -268,7 +268,7 @@ func (s *Service) newUser(ctx context.Context, in Registration) (storage.User, e
 // Register creates an account for a person at addr (rate-limited per
 // address) and, when it has an email, mails a verification link.
 func (s *Service) Register(ctx context.Context, in Registration, addr string) (storage.User, error) {
-	if ok, wait := s.limits.Registrations.Allow(throttle.AddressKey(addr), s.now()); !ok {
+	if ok, wait := s.limits.Registrations.Allow(ctx, throttle.AddressKey(addr), s.now()); !ok {
 		return storage.User{}, errs.TooManyRequests(wait, "registrations from this address")
 	}
 	u, err := s.create(ctx, in)

@@ -74,25 +74,25 @@ func (s *Service) authenticate(ctx context.Context, username, pw, addr, device s
 		}()
 	}
 	// counted are the failure-counter keys this attempt was counted
-	// against (see Counter.Attempt); caller is its place in the hashing
-	// queue.
+	// against (see throttle.FailureCounter); caller is its place in the
+	// hashing queue.
 	var counted []*throttleKey
 	var caller password.Caller
 	if known != "" {
 		key := throttle.SourceKey(acct, known)
-		if wait := s.limits.Accounts.Attempt(key, now); wait > 0 {
+		if wait := s.limits.Accounts.Attempt(ctx, key, now); wait > 0 {
 			s.audit.Event(ctx, "login.throttled", "address", addr)
 			return storage.User{}, throttled(wait)
 		}
 		counted = []*throttleKey{{s.limits.Accounts, key}}
 		caller = password.Caller{Keys: []string{key}}
 	} else {
-		if wait := s.limits.Accounts.Attempt(acct, now); wait > 0 {
+		if wait := s.limits.Accounts.Attempt(ctx, acct, now); wait > 0 {
 			s.audit.Event(ctx, "login.throttled", "address", addr)
 			return storage.User{}, throttled(wait)
 		}
-		if wait := s.limits.Addresses.Attempt(from, now); wait > 0 {
-			s.limits.Accounts.Undo(acct, now) // this attempt never ran
+		if wait := s.limits.Addresses.Attempt(ctx, from, now); wait > 0 {
+			s.limits.Accounts.Undo(ctx, acct, now) // this attempt never ran
 			s.audit.Event(ctx, "login.throttled", "address", addr)
 			return storage.User{}, throttled(wait)
 		}
@@ -103,9 +103,12 @@ func (s *Service) authenticate(ctx context.Context, username, pw, addr, device s
 	// after a success (on ctx) is an ordinary call: the password is proven
 	// by then.
 	hctx := password.WithCaller(ctx, caller)
-	// The attempt is counted as a failure already; a failure below only
-	// needs the audit line, a success takes it back.
+	// The attempt is counted until its end is reported: a failure below
+	// reports it as failed (with the audit line), a success as such.
 	failed := func(reason, userID string) error {
+		for _, k := range counted {
+			k.c.Fail(ctx, k.key, now)
+		}
 		s.audit.Event(ctx, "login.failed", "reason", reason, "user_id", userID, "address", addr)
 		return errBadCredentials
 	}
@@ -113,7 +116,7 @@ func (s *Service) authenticate(ctx context.Context, username, pw, addr, device s
 		if err != nil && err != errBadCredentials {
 			// Busy or a storage failure: the password was never judged.
 			for _, k := range counted {
-				k.c.Undo(k.key, now)
+				k.c.Undo(ctx, k.key, now)
 			}
 		}
 	}()
@@ -150,10 +153,10 @@ func (s *Service) authenticate(ctx context.Context, username, pw, addr, device s
 		// Only this source's count is cleared: the account's, which a
 		// flood may have set off, stays, and does not start afresh each
 		// time its owner signs in.
-		s.limits.Accounts.Succeed(throttle.SourceKey(acct, known))
+		s.limits.Accounts.Succeed(ctx, throttle.SourceKey(acct, known))
 	} else {
-		s.limits.Accounts.Succeed(acct)
-		s.limits.Addresses.Undo(from, now)
+		s.limits.Accounts.Succeed(ctx, acct)
+		s.limits.Addresses.Undo(ctx, from, now)
 	}
 	s.limits.Known.Remember(acct, from, now)
 	if device != "" {
@@ -199,7 +202,7 @@ func (s *Service) holdBack(ctx context.Context, start time.Time) {
 
 // throttleKey is a key of a failure counter.
 type throttleKey struct {
-	c   *throttle.Counter
+	c   throttle.FailureCounter
 	key string
 }
 
@@ -268,20 +271,21 @@ func (s *Service) checkCurrentPassword(ctx context.Context, u storage.User, pw, 
 		e.FieldCodes = map[string]string{"current_password": "required"}
 		return e
 	}
-	key := throttle.AccountKey(u.Username)
-	if wait := s.limits.Accounts.Attempt(key, s.now()); wait > 0 {
+	key, now := throttle.AccountKey(u.Username), s.now()
+	if wait := s.limits.Accounts.Attempt(ctx, key, now); wait > 0 {
 		return errs.TooManyRequests(wait, "failed attempts")
 	}
 	ok, _, err := s.hasher.Verify(ctx, pw, u.PasswordHash)
 	if errors.Is(err, password.ErrBusy) {
-		s.limits.Accounts.Undo(key, s.now())
+		s.limits.Accounts.Undo(ctx, key, now)
 		return errs.Busy(err)
 	}
 	if !ok {
+		s.limits.Accounts.Fail(ctx, key, now)
 		e := errs.Field("current_password", "is incorrect")
 		e.FieldCodes = map[string]string{"current_password": "incorrect"}
 		return e
 	}
-	s.limits.Accounts.Succeed(key)
+	s.limits.Accounts.Succeed(ctx, key)
 	return nil
 }

@@ -102,7 +102,7 @@ func (s *Service) SetPassword(ctx context.Context, u storage.User, newPw, by str
 		return errs.Storage(err)
 	}
 	s.sessions.Ended(ctx, u.ID, "password_set", ended, now)
-	s.limits.Accounts.Succeed(throttle.AccountKey(u.Username))
+	s.limits.Accounts.Succeed(ctx, throttle.AccountKey(u.Username))
 	s.audit.Event(ctx, "password.changed", "user_id", u.ID, "by", by)
 	return nil
 }
@@ -139,7 +139,7 @@ func UID(userID string) string {
 // lookup and the mail run in the background (RunMail), so not even the
 // timing depends on the email being known.
 func (s *Service) RequestReset(ctx context.Context, email, addr string) error {
-	if ok, wait := s.limits.ResetRequests.Allow(throttle.AddressKey(addr), s.now()); !ok {
+	if ok, wait := s.limits.ResetRequests.Allow(ctx, throttle.AddressKey(addr), s.now()); !ok {
 		return errs.TooManyRequests(wait, "password reset requests from this address")
 	}
 	norm, err := normalizeResetEmail(email)
@@ -245,7 +245,7 @@ func (s *Service) ConfirmReset(ctx context.Context, tok, newPw, addr string) err
 	}
 	// Each confirmation costs a password hash: bounded per address, so one
 	// address cannot keep every hashing slot busy.
-	if ok, wait := s.limits.ResetConfirms.Allow(throttle.AddressKey(addr), s.now()); !ok {
+	if ok, wait := s.limits.ResetConfirms.Allow(ctx, throttle.AddressKey(addr), s.now()); !ok {
 		return errs.TooManyRequests(wait, "password reset attempts from this address")
 	}
 	// The rules that need the user (similarity) cannot run before the token
@@ -290,7 +290,7 @@ func (s *Service) ConfirmReset(ctx context.Context, tok, newPw, addr string) err
 		return errs.Storage(err)
 	}
 	s.sessions.Ended(ctx, u.ID, "password_reset", ended, s.now())
-	s.limits.Accounts.Succeed(throttle.AccountKey(u.Username)) // a reset lifts a lock
+	s.limits.Accounts.Succeed(ctx, throttle.AccountKey(u.Username)) // a reset lifts a lock
 	s.audit.Event(ctx, "password.reset", "user_id", u.ID)
 	return nil
 }
@@ -343,7 +343,7 @@ func (s *Service) ResendVerification(ctx context.Context, u storage.User) error 
 // only queues the request, and the lookup and the mail (capped per account
 // like ResendVerification) run in the background (RunMail).
 func (s *Service) ResendVerificationTo(ctx context.Context, email, addr string) error {
-	if ok, wait := s.limits.ResetRequests.Allow(throttle.AddressKey(addr), s.now()); !ok {
+	if ok, wait := s.limits.ResetRequests.Allow(ctx, throttle.AddressKey(addr), s.now()); !ok {
 		return errs.TooManyRequests(wait, "verification mail requests from this address")
 	}
 	norm, err := normalizeResetEmail(email)

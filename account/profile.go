@@ -36,7 +36,7 @@ func (s *Service) UpdateProfile(ctx context.Context, userID string, p ProfilePat
 	newEmail := p.Email != nil && storage.EmailKey(*p.Email) != storage.EmailKey(cur.Email)
 	newName := p.Username != nil && *p.Username != cur.Username
 	if newEmail || newName {
-		if ok, wait := s.limits.Changes.Allow("profile:"+userID, s.now()); !ok {
+		if ok, wait := s.limits.Changes.Allow(ctx, "profile:"+userID, s.now()); !ok {
 			return storage.User{}, errs.TooManyRequests(wait, "changes of username or email")
 		}
 		why := "change the email address"

@@ -69,7 +69,7 @@ func New(o Options) *Services {
 	s.Sessions = session.New(o.Store, s.View, o.Audit, o.Now)
 	s.Accounts = account.New(account.Options{
 		Store: o.Store, Hasher: o.Hasher, Sessions: s.Sessions, Mailer: o.Mailer, Audit: o.Audit, Log: o.Log, Now: o.Now,
-		Issuer: cfg.Issuer, ResetMailsPerHour: cfg.Throttle.ResetMailsPerHour, Limits: throttle.NewLimits(cfg.Throttle),
+		Issuer: cfg.Issuer, ResetMailsPerHour: cfg.Throttle.ResetMailsPerHour, Limits: throttle.NewSharedLimits(cfg.Throttle, o.Store, o.Log),
 	})
 	// Clients registered at run time live in the store beside the
 	// configured ones. A failed first reading is not fatal: the registry

@@ -52,6 +52,11 @@ const faultAttempts = 3
 // they say nothing about the request under test.
 var background = []string{"EndedSessions", "RevokedJTIs", "DeleteExpired"}
 
+// limitMethods keep the abuse limits' counts. When they fail the limits
+// fall back to the process's own counts and the request goes on, so they
+// are tried apart from the others (see TestStorageFaults).
+var limitMethods = []string{"LimitAttempt", "LimitWait", "LimitClear", "LimitAllow"}
+
 // fixture is what a request needs, made fresh for every run.
 type fixture struct {
 	user    storage.User
@@ -558,7 +563,8 @@ func wantNotThrottled(e *testEnv, fx *fixture) {
 // every surface, writes nothing half way and counts no failed login. The
 // methods each request uses are found by running it once with no fault;
 // then it is run with every method failing, and with each of its methods
-// failing alone.
+// failing alone. The methods of the abuse limits are tried apart: with
+// them all failing, the request succeeds.
 func TestStorageFaults(t *testing.T) {
 	env := newFaultyEnv(t, faultConfig)
 	for _, tc := range faultCases() {
@@ -568,8 +574,12 @@ func TestStorageFaults(t *testing.T) {
 			e.faults.Reset()
 			r := tc.send(e, fx)
 			var used []string
+			limits := false
 			for _, m := range e.faults.Calls() {
-				if !slices.Contains(background, m) {
+				switch {
+				case slices.Contains(limitMethods, m):
+					limits = true
+				case !slices.Contains(background, m):
 					used = append(used, m)
 				}
 			}
@@ -612,6 +622,20 @@ func TestStorageFaults(t *testing.T) {
 					tc.intact(e, fx, fault)
 					if tc.judges {
 						wantNotThrottled(e, fx)
+					}
+				})
+			}
+			if limits {
+				t.Run("limits tolerated", func(t *testing.T) {
+					e := env.forTest(t)
+					fx := tc.prepare(e)
+					for _, m := range limitMethods {
+						e.faults.Fail(m, storagetest.ErrInjected)
+					}
+					r := tc.send(e, fx)
+					e.faults.Reset()
+					if r.status != tc.ok {
+						t.Errorf("with the limits' storage failing: status %d, want %d (body %.300s)", r.status, tc.ok, r.body)
 					}
 				})
 			}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/authd/authd/config"
 	"github.com/authd/authd/storage"
 )
 
@@ -300,4 +301,23 @@ func (t *Counter) wait(key string, now time.Time) time.Duration {
 		return e.lockedUntil.Sub(now)
 	}
 	return 0
+}
+
+// NewSharedLimits builds the limits of cfg with their counts in store,
+// shared by every process on the database (see Shared); log receives the
+// database's failures. The sources of successful logins (Known) stay in
+// the process's memory.
+func NewSharedLimits(cfg config.Throttle, store storage.LimitStore, log *slog.Logger) *Limits {
+	failures := func(n int) storage.FailurePolicy {
+		return storage.FailurePolicy{Threshold: n, Increment: cfg.WaitIncrement, Max: cfg.MaxWait, Reset: cfg.FailureReset}
+	}
+	return &Limits{
+		Accounts:      Shared(store, "accounts", failures(cfg.AccountFailures), log),
+		Addresses:     Shared(store, "addresses", failures(cfg.AddressFailures), log),
+		Registrations: SharedRate(store, "registrations", cfg.RegistrationsPerHour, time.Hour, log),
+		ResetRequests: SharedRate(store, "reset-requests", cfg.ResetRequestsPerHour, time.Hour, log),
+		ResetConfirms: SharedRate(store, "reset-confirms", 10*cfg.ResetRequestsPerHour, time.Hour, log),
+		Changes:       SharedRate(store, "changes", cfg.RegistrationsPerHour, time.Hour, log),
+		Known:         NewSources(SourcesLimit, SourcesTTL),
+	}
 }

@@ -1,7 +1,9 @@
-// Package throttle holds authd's abuse limits in memory: failure counters
-// that make an account or a client address wait after too many failed
-// logins, and fixed-window rate limits for registrations and password-reset
-// requests per address.
+// Package throttle holds authd's abuse limits: failure counters that make
+// an account or a client address wait after too many failed logins, and
+// fixed-window rate limits for registrations and password-reset requests
+// per address. They count in the process's memory (NewLimits) or in the
+// database, shared by every process on it (NewSharedLimits, what the
+// server uses: see Shared).
 package throttle
 
 import (
@@ -20,10 +22,9 @@ import (
 // counts reset after 12 hours without a failure). A success clears an
 // account's count.
 //
-// Counters live in memory: a restart forgets them. A restart is visible,
-// rare and needs operator access, so the few dozen guesses it would grant
-// an attacker are not worth a database write on every failed login (which
-// would itself be a lever for write amplification).
+// A Counter lives in memory: a restart forgets it, and each process counts
+// on its own. Shared keeps the counts in the database instead, and uses
+// Counters for what a process must count itself.
 type Counter struct {
 	mu        sync.Mutex
 	entries   map[string]*entry
@@ -190,15 +191,15 @@ func (r *RateLimit) Allow(key string, now time.Time) (bool, time.Duration) {
 // usernames that differ only in case or width share one.
 func AccountKey(username string) string { return "u:" + storage.UsernameKey(username) }
 
-// Limits are the limits of one authd process.
+// Limits are the limits an authd process applies.
 type Limits struct {
 	// Accounts and Addresses count failed logins (and failed
 	// re-authentications) per account and per client address.
-	Accounts, Addresses *Counter
+	Accounts, Addresses FailureCounter
 	// Registrations, ResetRequests and ResetConfirms count events per
 	// client address (IPv6 by /64, as AddressKey); Changes counts
 	// username and email changes per user.
-	Registrations, ResetRequests, ResetConfirms, Changes *RateLimit
+	Registrations, ResetRequests, ResetConfirms, Changes RateLimiter
 	// Known remembers the sources of successful logins; nil remembers
 	// none.
 	Known *Sources
@@ -207,16 +208,18 @@ type Limits struct {
 	Logins atomic.Int64
 }
 
-// NewLimits builds the limits of cfg. Reset confirmations are limited per
-// address at ten times the reset requests: each one costs a password hash.
+// NewLimits builds the limits of cfg in this process's memory (see
+// NewSharedLimits for limits shared through the database). Reset
+// confirmations are limited per address at ten times the reset requests:
+// each one costs a password hash.
 func NewLimits(cfg config.Throttle) *Limits {
 	return &Limits{
-		Accounts:      NewCounter(cfg.AccountFailures, cfg.WaitIncrement, cfg.MaxWait, cfg.FailureReset),
-		Addresses:     NewCounter(cfg.AddressFailures, cfg.WaitIncrement, cfg.MaxWait, cfg.FailureReset),
-		Registrations: NewRateLimit(cfg.RegistrationsPerHour, time.Hour),
-		ResetRequests: NewRateLimit(cfg.ResetRequestsPerHour, time.Hour),
-		ResetConfirms: NewRateLimit(10*cfg.ResetRequestsPerHour, time.Hour),
-		Changes:       NewRateLimit(cfg.RegistrationsPerHour, time.Hour),
+		Accounts:      Memory(NewCounter(cfg.AccountFailures, cfg.WaitIncrement, cfg.MaxWait, cfg.FailureReset)),
+		Addresses:     Memory(NewCounter(cfg.AddressFailures, cfg.WaitIncrement, cfg.MaxWait, cfg.FailureReset)),
+		Registrations: MemoryRate(NewRateLimit(cfg.RegistrationsPerHour, time.Hour)),
+		ResetRequests: MemoryRate(NewRateLimit(cfg.ResetRequestsPerHour, time.Hour)),
+		ResetConfirms: MemoryRate(NewRateLimit(10*cfg.ResetRequestsPerHour, time.Hour)),
+		Changes:       MemoryRate(NewRateLimit(cfg.RegistrationsPerHour, time.Hour)),
 		Known:         NewSources(SourcesLimit, SourcesTTL),
 	}
 }
