@@ -277,7 +277,7 @@ func (f *fleet) stop() error {
 // startFleet starts n instances for alg on one database: a new PostgreSQL
 // database with --database, else one SQLite file.
 func (b *bench) startFleet(ctx context.Context, label, alg string, n int) (*fleet, error) {
-	s, err := b.serverSetup(ctx, label, alg, false)
+	s, err := b.serverSetup(ctx, label, alg, true)
 	if err != nil {
 		return nil, err
 	}

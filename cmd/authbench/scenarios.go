@@ -107,6 +107,7 @@ func (t *target) login(ctx context.Context, w *worker, u cred) (tokenSet, error)
 		return *t.fakeLogin, nil
 	}
 	req := t.newRequest(http.MethodPost, "/oauth2/token", true)
+	req.Header.Set("X-Forwarded-For", clientAddress(w.id))
 	body := t.loginBody(u)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -163,9 +164,18 @@ func (t *target) setupFor(name string) (func(context.Context, *worker) (step, er
 
 func (t *target) user(i int) cred { return t.users[i%len(t.users)] }
 
+// clientAddress is the address worker id logs in from, sent as
+// X-Forwarded-For (the servers authbench starts trust it from loopback):
+// each worker is a person at a machine of its own, not one address that
+// the per-address limits of the hashing queue would cap.
+func clientAddress(id int) string {
+	return fmt.Sprintf("10.%d.%d.%d", 100+id>>16&0xff, id>>8&0xff, id&0xff)
+}
+
 // setupPassword: each worker logs in as its own user, again and again.
 func (t *target) setupPassword(_ context.Context, w *worker) (step, error) {
 	w.req = t.newRequest(http.MethodPost, "/oauth2/token", true)
+	w.req.Header.Set("X-Forwarded-For", clientAddress(w.id))
 	w.body = t.loginBody(t.user(w.id))
 	return func(w *worker) (int, string) {
 		status, body, err := w.do(w.req, w.body)
@@ -293,6 +303,7 @@ func (t *target) setupMixed(ctx context.Context, w *worker) (step, error) {
 	cycle := mixedCycle()
 	w.pos = (w.id * 7) % len(cycle)
 	w.loginReq = t.newRequest(http.MethodPost, "/oauth2/token", true)
+	w.loginReq.Header.Set("X-Forwarded-For", clientAddress(w.id))
 	w.loginBody = t.loginBody(u)
 	w.refreshReq = t.newRequest(http.MethodPost, "/oauth2/token", true)
 	prefix := t.refreshPrefix()
