@@ -55,7 +55,7 @@ var background = []string{"EndedSessions", "RevokedJTIs", "DeleteExpired"}
 // limitMethods keep the abuse limits' counts. When they fail the limits
 // fall back to the process's own counts and the request goes on, so they
 // are tried apart from the others (see TestStorageFaults).
-var limitMethods = []string{"LimitAttempt", "LimitWait", "LimitClear", "LimitAllow"}
+var limitMethods = []string{"LimitAttempt", "LimitCount", "LimitClear", "LimitAllow"}
 
 // fixture is what a request needs, made fresh for every run.
 type fixture struct {

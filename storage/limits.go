@@ -25,9 +25,10 @@ type LimitStore interface {
 	// wait yet; the call that counts the n-th failure sets the wait that
 	// every later one gets.
 	LimitAttempt(ctx context.Context, key string, now time.Time, p FailurePolicy) (time.Duration, error)
-	// LimitWait returns how long key must still wait at now, 0 when it
-	// need not. It writes nothing.
-	LimitWait(ctx context.Context, key string, now time.Time) (time.Duration, error)
+	// LimitCount returns key's failures still counted at now (0 once they
+	// are forgotten) and how long it must still wait (0 when it need not).
+	// It writes nothing.
+	LimitCount(ctx context.Context, key string, now time.Time) (int, time.Duration, error)
 	// LimitClear forgets key's failures (and its wait). Clearing an unknown
 	// key is not an error.
 	LimitClear(ctx context.Context, key string) error

@@ -71,15 +71,19 @@ func (m memoryRate) Allow(_ context.Context, key string, now time.Time) (bool, t
 // What is written is bounded by the password hashing: a failure is
 // written once it is judged (after its hash), a success clears the count,
 // and nothing is written for an attempt that was refused, shed by a busy
-// hasher or cut short. Before the hash, Attempt reads the key's wait (a
-// primary-key lookup; a wait found is remembered for up to a second, so a
-// flood against a waiting key reads the database about once a second per
-// instance). Attempts still in flight are counted in the process's memory,
-// so that a burst of concurrent guesses at one instance cannot all pass
-// before the first of them is judged: at most the threshold of them run
-// at once; across instances, the attempts already in flight when the
-// threshold is reached may still be judged (and so counted, one wait step
-// each).
+// hasher or cut short. Before the hash, Attempt reads the key's count and
+// wait (a primary-key lookup), and remembers them for up to a second: a
+// flood against one key reads the database about once a second per
+// instance, and a count or wait set on another instance is seen within a
+// second (this instance's own failures at once). The attempts still in flight (not yet judged) are
+// counted in the process's memory and added to the stored count, as the
+// memory Counter counts an attempt as a failure from its start: on one
+// instance the waits are the memory Counter's, and a burst of concurrent
+// guesses gets the threshold through (one more at most for each judgment
+// that lands between an attempt's read and its count). Across instances, the
+// attempts in flight on the others are not seen, so when the threshold is
+// reached the attempts already under way elsewhere may still be judged
+// (each then counted, one wait step more).
 //
 // When the database fails, the limits fall back to this process's own
 // memory (logged at most every ten seconds): an outage of the database
@@ -89,9 +93,9 @@ func (m memoryRate) Allow(_ context.Context, key string, now time.Time) (bool, t
 // holds neither usernames nor addresses and every key has the same short
 // length.
 
-// sharedCacheFor is how long a wait read from the database is trusted
-// without reading it again: a success on another instance (a password
-// reset) lifts a wait everywhere within it.
+// sharedCacheFor is how long a count read from the database is trusted
+// without reading it again: a failure or a success on another instance (a
+// password reset lifts a wait) is seen everywhere within it.
 const sharedCacheFor = time.Second
 
 // dbTimeout bounds the database calls made to report an attempt's end,
@@ -104,9 +108,9 @@ const dbTimeout = 5 * time.Second
 func Shared(store storage.LimitStore, name string, p storage.FailurePolicy, log *slog.Logger) FailureCounter {
 	return &sharedCounter{
 		name: name, store: store, policy: p, log: log,
-		inFlight: NewCounter(p.Threshold, p.Increment, p.Max, p.Reset),
 		fallback: NewCounter(p.Threshold, p.Increment, p.Max, p.Reset),
-		waits:    map[string]cachedWait{},
+		flying:   map[string]int{},
+		counts:   map[string]cachedCount{},
 	}
 }
 
@@ -117,15 +121,17 @@ type sharedCounter struct {
 	log    *slog.Logger
 	warned atomic.Int64 // unix nanoseconds of the last warning
 
-	// inFlight counts the attempts not yet judged; fallback counts the
-	// failures the database could not take.
-	inFlight, fallback *Counter
+	// fallback counts the failures the database could not take.
+	fallback *Counter
 
-	mu    sync.Mutex
-	waits map[string]cachedWait // by stored key
+	mu     sync.Mutex
+	flying map[string]int         // attempts not yet judged, by key
+	counts map[string]cachedCount // by stored key
 }
 
-type cachedWait struct {
+// cachedCount is what LimitCount said at read.
+type cachedCount struct {
+	failures    int
 	until, read time.Time
 }
 
@@ -133,51 +139,68 @@ func (s *sharedCounter) Attempt(ctx context.Context, key string, now time.Time) 
 	if w := s.fallback.wait(key, now); w > 0 {
 		return w
 	}
-	if w := s.inFlight.Attempt(key, now); w > 0 {
-		return w
-	}
 	k := storedKey(s.name, key)
-	if w := s.cached(k, now); w > 0 {
-		s.inFlight.Undo(key, now)
-		return w
-	}
-	w, err := s.store.LimitWait(ctx, k, now)
-	if err != nil {
-		warn(s.log, &s.warned, s.name, err)
-		return 0
+	failures, w, ok := s.cached(k, now)
+	if !ok {
+		var err error
+		failures, w, err = s.store.LimitCount(ctx, k, now)
+		if err != nil {
+			warn(s.log, &s.warned, s.name, err)
+			failures, w = 0, 0
+		} else {
+			s.remember(k, now, failures, w)
+		}
 	}
 	if w > 0 {
-		s.remember(k, now, w)
-		s.inFlight.Undo(key, now)
+		return w
 	}
-	return w
+	failures += s.fallback.failures(key, now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f := s.flying[key]; f > 0 && failures+f >= s.policy.Threshold {
+		// An attempt in flight reached the threshold: as in the memory
+		// Counter, it set a wait for the attempts after it.
+		_, until := s.policy.Fail(failures+f-1, now, now)
+		return until.Sub(now)
+	}
+	s.flying[key]++
+	return 0
 }
 
 func (s *sharedCounter) Fail(ctx context.Context, key string, now time.Time) {
-	s.inFlight.Undo(key, now)
+	// Stored first, then taken off the attempts in flight: meanwhile an
+	// attempt counts it twice rather than not at all.
+	defer s.landed(key)
 	k := storedKey(s.name, key)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dbTimeout)
 	defer cancel()
-	w, err := s.store.LimitAttempt(ctx, k, now, s.policy)
-	if err != nil {
+	if _, err := s.store.LimitAttempt(ctx, k, now, s.policy); err != nil {
 		warn(s.log, &s.warned, s.name, err)
 		s.fallback.Attempt(key, now)
 		return
 	}
-	if w == 0 {
-		// The count may have reached the threshold: read it afresh.
-		s.forget(k)
-	}
+	s.forget(k) // the count changed: read it afresh
 }
 
-func (s *sharedCounter) Undo(_ context.Context, key string, now time.Time) {
-	s.inFlight.Undo(key, now)
+func (s *sharedCounter) Undo(_ context.Context, key string, _ time.Time) {
+	s.landed(key)
 }
 
+// Succeed forgets key's failures, those in flight too (as the memory
+// Counter's Succeed does): their ends, when reported, change nothing. When
+// the count read within the last second was zero (a login with no failure
+// before it, the usual case), there is nothing to clear and nothing is
+// written.
 func (s *sharedCounter) Succeed(ctx context.Context, key string) {
-	s.inFlight.Undo(key, time.Now())
+	s.mu.Lock()
+	delete(s.flying, key)
+	s.mu.Unlock()
 	s.fallback.Succeed(key)
 	k := storedKey(s.name, key)
+	now := time.Now()
+	if failures, w, ok := s.cached(k, now); ok && failures == 0 && w == 0 {
+		return
+	}
 	s.forget(k)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dbTimeout)
 	defer cancel()
@@ -186,36 +209,48 @@ func (s *sharedCounter) Succeed(ctx context.Context, key string) {
 	}
 }
 
-// cached returns the wait of k remembered at most sharedCacheFor ago.
-func (s *sharedCounter) cached(k string, now time.Time) time.Duration {
+// landed takes an attempt of key off the ones in flight.
+func (s *sharedCounter) landed(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, ok := s.waits[k]
-	if !ok {
-		return 0
+	if n := s.flying[key]; n > 1 {
+		s.flying[key] = n - 1
+	} else {
+		delete(s.flying, key)
 	}
-	if !now.Before(c.until) || now.Sub(c.read) >= sharedCacheFor || now.Before(c.read) {
-		delete(s.waits, k)
-		return 0
-	}
-	return c.until.Sub(now)
 }
 
-// remember keeps the wait w of k read at now; the cache is emptied when
-// it grows past maxCached keys.
-func (s *sharedCounter) remember(k string, now time.Time, w time.Duration) {
+// cached returns the count and wait of k read at most sharedCacheFor
+// ago, and whether there is one.
+func (s *sharedCounter) cached(k string, now time.Time) (int, time.Duration, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.waits) >= maxCached {
-		clear(s.waits)
+	c, ok := s.counts[k]
+	if !ok {
+		return 0, 0, false
 	}
-	s.waits[k] = cachedWait{until: now.Add(w), read: now}
+	if now.Sub(c.read) >= sharedCacheFor || now.Before(c.read) {
+		delete(s.counts, k)
+		return 0, 0, false
+	}
+	return c.failures, max(c.until.Sub(now), 0), true
+}
+
+// remember keeps the count and wait of k read at now; the cache is
+// emptied when it grows past maxCached keys.
+func (s *sharedCounter) remember(k string, now time.Time, failures int, w time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.counts) >= maxCached {
+		clear(s.counts)
+	}
+	s.counts[k] = cachedCount{failures: failures, until: now.Add(w), read: now}
 }
 
 func (s *sharedCounter) forget(k string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.waits, k)
+	delete(s.counts, k)
 }
 
 // maxCached bounds the remembered waits and full windows of a shared
@@ -291,6 +326,17 @@ func warn(log *slog.Logger, last *atomic.Int64, name string, err error) {
 		return
 	}
 	log.Warn("throttle: the database failed; this process counts on its own meanwhile", "limit", name, "error", err)
+}
+
+// failures returns the failures of key still counted at now.
+func (t *Counter) failures(key string, now time.Time) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.entries[key]
+	if !ok || now.Sub(e.lastFailure) >= t.reset && !now.Before(e.lockedUntil) {
+		return 0
+	}
+	return e.failures
 }
 
 // wait returns how long key must still wait at now, counting nothing.

@@ -82,14 +82,30 @@ func TestSharedCounterAcrossProcesses(t *testing.T) {
 	}
 }
 
-// A burst of concurrent attempts at one process: at most the threshold of
-// them run before any is judged, as with the memory counter.
+// A burst of concurrent attempts at one process: with the failures judged
+// before it, at most the threshold of them run before any is judged, as
+// with the memory counter.
 func TestSharedCounterBurst(t *testing.T) {
 	ctx := t.Context()
 	c := Shared(openStore(t), "accounts", testPolicy, nil)
 	now := time.Unix(1_700_000_000, 0)
 	var passed atomic.Int32
 	var wg sync.WaitGroup
+	for range 2 {
+		try(ctx, c, "u:earlier", now)
+	}
+	for range 200 {
+		wg.Go(func() {
+			if c.Attempt(ctx, "u:earlier", now) == 0 {
+				passed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if got := passed.Load(); got != int32(testPolicy.Threshold-2) {
+		t.Errorf("after 2 failures, %d of 200 concurrent attempts passed, want %d", got, testPolicy.Threshold-2)
+	}
+	passed.Store(0)
 	for range 200 {
 		wg.Go(func() {
 			if c.Attempt(ctx, "u:victim", now) == 0 {
@@ -135,7 +151,7 @@ func TestSharedCounterWrites(t *testing.T) {
 	if n := store.Count("LimitAttempt"); n != 0 {
 		t.Errorf("refused attempts wrote %d times", n)
 	}
-	if n := store.Count("LimitWait"); n > 2 {
+	if n := store.Count("LimitCount"); n > 2 {
 		t.Errorf("a second of refused attempts read the database %d times, want at most 2", n)
 	}
 }

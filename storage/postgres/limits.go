@@ -59,18 +59,20 @@ func (db *DB) LimitAttempt(ctx context.Context, key string, now time.Time, p sto
 	return wait, nil
 }
 
-// LimitWait implements storage.LimitStore.
-func (db *DB) LimitWait(ctx context.Context, key string, now time.Time) (time.Duration, error) {
+// LimitCount implements storage.LimitStore. A row counts until its
+// expires_at: the end of its wait, or Reset after its last failure.
+func (db *DB) LimitCount(ctx context.Context, key string, now time.Time) (int, time.Duration, error) {
+	var failures int
 	var locked time.Time
-	err := db.pool.QueryRow(ctx, `SELECT locked_until FROM limit_failures WHERE key = $1 AND locked_until > $2`,
-		key, nanos(now)).Scan(timeCol{&locked})
+	err := db.pool.QueryRow(ctx, `SELECT failures, locked_until FROM limit_failures WHERE key = $1 AND expires_at > $2`,
+		key, nanos(now)).Scan(&failures, timeCol{&locked})
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return 0, nil
+		return 0, 0, nil
 	case err != nil:
-		return 0, fmt.Errorf("postgres: limit wait: %w", err)
+		return 0, 0, fmt.Errorf("postgres: limit count: %w", err)
 	}
-	return locked.Sub(now), nil
+	return failures, max(locked.Sub(now), 0), nil
 }
 
 // LimitClear implements storage.LimitStore.

@@ -173,8 +173,8 @@ func testDeleteExpired(t *testing.T, s storage.Storage) {
 				}
 			}
 			return 3, func(t *testing.T) {
-				if w, err := s.LimitWait(ctx, p+"fail-3", now); err != nil || w <= 0 {
-					t.Errorf("LimitWait of the live count = %v, %v; want a wait", w, err)
+				if n, w, err := s.LimitCount(ctx, p+"fail-3", now); err != nil || n != 1 || w <= 0 {
+					t.Errorf("LimitCount of the live count = %d, %v, %v; want 1 and a wait", n, w, err)
 				}
 			}
 		}},

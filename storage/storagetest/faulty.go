@@ -448,11 +448,11 @@ func (f *Faulty) LimitAttempt(ctx context.Context, key string, now time.Time, p 
 	return f.Storage.LimitAttempt(ctx, key, now, p)
 }
 
-func (f *Faulty) LimitWait(ctx context.Context, key string, now time.Time) (time.Duration, error) {
-	if err := f.fault("LimitWait"); err != nil {
-		return 0, err
+func (f *Faulty) LimitCount(ctx context.Context, key string, now time.Time) (int, time.Duration, error) {
+	if err := f.fault("LimitCount"); err != nil {
+		return 0, 0, err
 	}
-	return f.Storage.LimitWait(ctx, key, now)
+	return f.Storage.LimitCount(ctx, key, now)
 }
 
 func (f *Faulty) LimitClear(ctx context.Context, key string) error {

@@ -17,7 +17,8 @@ var policy = storage.FailurePolicy{Threshold: 3, Increment: time.Minute, Max: 5 
 
 // testLimitAttempt walks a key through its failures: below the threshold
 // no wait; from it a growing wait, capped; attempts during a wait counted
-// nothing; counts forgotten after Reset, and cleared by LimitClear.
+// nothing; counts forgotten after Reset, and cleared by LimitClear;
+// LimitCount reads the count and the wait.
 func testLimitAttempt(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
 	attempt := func(key string, now time.Time, want time.Duration) {
@@ -30,49 +31,50 @@ func testLimitAttempt(t *testing.T, s storage.Storage) {
 			t.Errorf("LimitAttempt(%q, %v) = %v, want %v", key, now, got, want)
 		}
 	}
-	wait := func(key string, now time.Time, want time.Duration) {
+	state := func(key string, now time.Time, wantFailures int, wantWait time.Duration) {
 		t.Helper()
-		got, err := s.LimitWait(ctx, key, now)
+		n, w, err := s.LimitCount(ctx, key, now)
 		if err != nil {
-			t.Fatalf("LimitWait(%q): %v", key, err)
+			t.Fatalf("LimitCount(%q): %v", key, err)
 		}
-		if got != want {
-			t.Errorf("LimitWait(%q, %v) = %v, want %v", key, now, got, want)
+		if n != wantFailures || w != wantWait {
+			t.Errorf("LimitCount(%q, %v) = %d, %v; want %d, %v", key, now, n, w, wantFailures, wantWait)
 		}
 	}
 	const k = "u:somebody"
-	wait(k, at(0), 0)
+	state(k, at(0), 0, 0)
 	attempt(k, at(0), 0)
 	attempt(k, at(time.Second), 0)
-	wait(k, at(time.Second), 0)
+	state(k, at(time.Second), 2, 0)
 	// The third failure is counted, and sets the wait for what follows.
 	attempt(k, at(2*time.Second), 0)
-	wait(k, at(2*time.Second), time.Minute)
-	wait(k, at(32*time.Second), 30*time.Second)
+	state(k, at(2*time.Second), 3, time.Minute)
+	state(k, at(32*time.Second), 3, 30*time.Second)
 	// During the wait nothing is counted: the wait does not grow.
 	attempt(k, at(32*time.Second), 30*time.Second)
-	wait(k, at(62*time.Second), 0)
+	state(k, at(62*time.Second), 3, 0)
 	// The fourth failure: two minutes; the fifth: three; then the cap.
 	attempt(k, at(62*time.Second), 0)
-	wait(k, at(62*time.Second), 2*time.Minute)
+	state(k, at(62*time.Second), 4, 2*time.Minute)
 	now := at(62*time.Second + 2*time.Minute)
-	for _, want := range []time.Duration{3 * time.Minute, 4 * time.Minute, 5 * time.Minute, 5 * time.Minute} {
+	for i, want := range []time.Duration{3 * time.Minute, 4 * time.Minute, 5 * time.Minute, 5 * time.Minute} {
 		attempt(k, now, 0)
-		wait(k, now, want)
+		state(k, now, 5+i, want)
 		now = now.Add(want)
 	}
 	// Other keys are untouched.
-	wait("u:other", now.Add(-time.Second), 0)
+	state("u:other", now.Add(-time.Second), 0, 0)
 	attempt("u:other", now, 0)
 
-	// An hour without a failure forgets the count: three more failures
-	// before the next wait.
+	// An hour without a failure (the last wait over) forgets the count:
+	// three more failures before the next wait.
 	later := now.Add(time.Hour)
+	state(k, later, 0, 0)
 	attempt(k, later, 0)
 	attempt(k, later, 0)
-	wait(k, later, 0)
+	state(k, later, 2, 0)
 	attempt(k, later, 0)
-	wait(k, later, time.Minute)
+	state(k, later, 3, time.Minute)
 
 	// LimitClear forgets the count and lifts the wait; clearing again, or
 	// an unknown key, is no error.
@@ -84,17 +86,17 @@ func testLimitAttempt(t *testing.T, s storage.Storage) {
 	if err := s.LimitClear(ctx, "u:nobody"); err != nil {
 		t.Errorf("LimitClear of an unknown key: %v", err)
 	}
-	wait(k, later, 0)
+	state(k, later, 0, 0)
 	attempt(k, later, 0)
 	attempt(k, later, 0)
-	wait(k, later, 0)
+	state(k, later, 2, 0)
 
 	// A threshold of one waits from the first failure.
 	one := storage.FailurePolicy{Threshold: 1, Increment: time.Second, Max: time.Hour, Reset: time.Hour}
 	if w, err := s.LimitAttempt(ctx, "a:192.0.2.7", at(0), one); err != nil || w != 0 {
 		t.Errorf("first attempt with threshold 1 = %v, %v; want 0", w, err)
 	}
-	wait("a:192.0.2.7", at(0), time.Second)
+	state("a:192.0.2.7", at(0), 1, time.Second)
 
 	// Bad arguments are errors, and write nothing.
 	for _, bad := range []struct {
@@ -148,8 +150,8 @@ func testLimitAttemptConcurrent(t *testing.T, s storage.Storage) {
 	if counted != p.Threshold {
 		t.Errorf("%d of %d concurrent attempts were counted, want exactly the threshold %d", counted, n, p.Threshold)
 	}
-	if w, err := s.LimitWait(ctx, "u:target", at(time.Second)); err != nil || w <= 0 {
-		t.Errorf("LimitWait after the race = %v, %v; want a wait", w, err)
+	if n, w, err := s.LimitCount(ctx, "u:target", at(time.Second)); err != nil || n != p.Threshold || w <= 0 {
+		t.Errorf("LimitCount after the race = %d, %v, %v; want %d and a wait", n, w, err, p.Threshold)
 	}
 }
 
