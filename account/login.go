@@ -85,7 +85,11 @@ func (s *Service) authenticate(ctx context.Context, username, pw, addr, device s
 			return storage.User{}, throttled(wait)
 		}
 		counted = []*throttleKey{{s.limits.Accounts, key}}
-		caller = password.Caller{Keys: []string{key}}
+		// No per-key cap in the hashing queue: a source that proved
+		// itself may log in to its account several times at once (tabs,
+		// retries, a load test), and its own failure count above bounds
+		// how many guesses it can have in flight.
+		caller = password.Caller{}
 	} else {
 		if wait := s.limits.Accounts.Attempt(ctx, acct, now); wait > 0 {
 			s.audit.Event(ctx, "login.throttled", "address", addr)

@@ -81,6 +81,7 @@ type limiter struct {
 	lowBusy   int            // slots held by Low calls
 	high, low list.List      // *waiter, oldest first
 	keys      map[string]int // calls running or waiting, by key
+	grants    uint64         // slots handed over, for the Low calls' share
 	hold      time.Duration  // moving average of how long a slot is held
 }
 
@@ -89,6 +90,10 @@ type waiter struct {
 	ready   chan struct{} // closed when granted
 	granted bool          // under mu: a slot was handed over
 }
+
+// lowShare: one freed slot in lowShare goes to a waiting Low call even
+// while ordinary calls wait.
+const lowShare = 4
 
 // ticket is a held slot.
 type ticket struct {
@@ -184,7 +189,13 @@ func (l *limiter) freeLocked(low bool) {
 		l.lowBusy--
 	}
 	q := &l.high
-	if q.Len() == 0 && l.lowBusy < l.lowSlots {
+	// Ordinary calls go first, but not always: one slot in lowShare goes
+	// to a waiting Low call even while ordinary ones wait, so a server
+	// saturated by known users still lets a first-time login in (slowly)
+	// instead of starving it until the load drops.
+	l.grants++
+	lowTurn := l.grants%lowShare == 0
+	if (q.Len() == 0 || lowTurn) && l.low.Len() > 0 && l.lowBusy < l.lowSlots {
 		q = &l.low
 	}
 	if q.Len() == 0 {

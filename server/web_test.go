@@ -408,6 +408,16 @@ func TestAccountPage(t *testing.T) {
 		t.Errorf("user after the profile form = %+v", got)
 	}
 	e.mailToken("/email/verify") // a new address is confirmed by mail
+	// The page offers to mail the link again while the address is not
+	// confirmed.
+	if page := b.get("/account"); !strings.Contains(string(page.body), `value="resend_verification"`) {
+		t.Errorf("no resend button for an unconfirmed address")
+	}
+	r = post(url.Values{"action": {"resend_verification"}})
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/account?notice=verification_sent" {
+		t.Fatalf("resend: status %d Location %q body %.300s", r.status, r.header.Get("Location"), r.body)
+	}
+	e.mailToken("/email/verify")
 
 	page := b.get("/account")
 	if n := strings.Count(string(page.body), `name="action" value="end_session"`); n != 3 {

@@ -60,6 +60,14 @@ func (s *Handlers) renewCSRF(c echo.Context) string {
 // own origin when it says anything (Origin "null" is what a same-origin POST
 // sends under Referrer-Policy: no-referrer, so it is let through to the
 // token check).
+//
+// The Origin and Sec-Fetch-Site checks are written here rather than taken
+// from net/http's CrossOriginProtection: that one compares Origin with the
+// request's Host (authd compares with the issuer, which a proxy may not
+// pass as Host), and refuses Origin "null" without Sec-Fetch-Site, which
+// same-origin posts under no-referrer send in browsers without Fetch
+// Metadata. echo's CSRF middleware is not used either: the token is tied
+// to the pages' own cookie and renewed at sign-in and sign-out.
 func (s *Handlers) checkCSRF(c echo.Context, form url.Values) error {
 	forbidden := &pageError{Status: http.StatusForbidden, Heading: "This form has expired",
 		Message: "The form was not sent from this site, or it is too old. Go back, reload the page and try again."}

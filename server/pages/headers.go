@@ -7,7 +7,10 @@ import (
 )
 
 // pageHeaders sets the security headers of every page and of the
-// endpoints browsers visit (authorize, logout, static files).
+// endpoints browsers visit (authorize, logout, static files). echo's Secure
+// middleware is not used: it decides HSTS from the connection (or
+// X-Forwarded-Proto), where authd decides it from its issuer, and it has no
+// Cross-Origin-Opener-Policy or Cache-Control.
 func (s *Handlers) pageHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()

@@ -304,6 +304,16 @@ func (s *Handlers) handleAccountForm(c echo.Context) error {
 		}
 		return c.Redirect(http.StatusSeeOther, "/account?notice=session_ended")
 
+	case "resend_verification":
+		if err := s.accounts.ResendVerification(ctx, u); err != nil {
+			status, ok := s.formProblem(c, err, &d)
+			if !ok {
+				return err
+			}
+			return s.renderAccount(c, status, ws, d)
+		}
+		return c.Redirect(http.StatusSeeOther, "/account?notice=verification_sent")
+
 	case "end_all":
 		if err := s.accounts.SignOutEverywhere(ctx, u.ID); err != nil {
 			return err

@@ -22,6 +22,7 @@ var notices = map[string]string{
 	"profile_saved":         "Your profile is saved.",
 	"password_changed":      "Your password is changed. Every other session is signed out.",
 	"session_ended":         "That session is signed out.",
+	"verification_sent":     "A new confirmation link is on its way to your email address.",
 }
 
 // handleSigninPage shows the sign-in form, for a pending authorization
