@@ -101,7 +101,14 @@ func (s *Service) authenticate(ctx context.Context, username, pw, addr, device s
 			return storage.User{}, throttled(wait)
 		}
 		counted = []*throttleKey{{s.limits.Accounts, acct}, {s.limits.Addresses, from}}
-		caller = password.Caller{Low: true, Keys: []string{acct, from}}
+		caller = password.Caller{Low: true, Keys: []string{acct}}
+		if s.flooded() {
+			// The address's share of the queue is capped only during a
+			// flood: otherwise many people behind one address (a NAT, a
+			// proxy that is not trusted, everyone after a restart) log in
+			// at once as they always could.
+			caller.Keys = append(caller.Keys, from)
+		}
 	}
 	// Only the verification queues as caller; the upgrade of an old hash
 	// after a success (on ctx) is an ordinary call: the password is proven
@@ -188,7 +195,7 @@ func (s *Service) authenticate(ctx context.Context, username, pw, addr, device s
 // flood costs at most one request per queue wait. Without a flood, and
 // for known sources, refusals are not delayed.
 func (s *Service) holdBack(ctx context.Context, start time.Time) {
-	if s.limits.Logins.Load() <= int64(s.hasher.Capacity()) {
+	if !s.flooded() {
 		return
 	}
 	w := s.hasher.QueueWait()
@@ -292,4 +299,10 @@ func (s *Service) checkCurrentPassword(ctx context.Context, u storage.User, pw, 
 	}
 	s.limits.Accounts.Succeed(ctx, key)
 	return nil
+}
+
+// flooded reports whether more logins are in progress than the hashing
+// slots finish within the queue wait: a flood, or a burst like one.
+func (s *Service) flooded() bool {
+	return s.limits.Logins.Load() > int64(s.hasher.Capacity())
 }
