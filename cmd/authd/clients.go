@@ -8,11 +8,11 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/authd/authd/audit"
 	"github.com/authd/authd/errs"
 	"github.com/authd/authd/oauth"
+	"github.com/authd/authd/server/admin"
 	"github.com/authd/authd/session"
 )
 
@@ -79,39 +79,11 @@ func clientMessage(err error) string {
 	return strings.Join(parts, "; ")
 }
 
-// clientJSON is a client as `clients list --json` and `clients show
-// --json` print it: never a secret or its hash.
-type clientJSON struct {
-	ID                     string     `json:"id"`
-	Name                   string     `json:"name"`
-	Public                 bool       `json:"public"`
-	Grants                 []string   `json:"grants"`
-	Scopes                 []string   `json:"scopes"`
-	RedirectURIs           []string   `json:"redirect_uris"`
-	PostLogoutRedirectURIs []string   `json:"post_logout_redirect_uris"`
-	Source                 string     `json:"source"`
-	ReadOnly               bool       `json:"read_only"`
-	Shadowed               bool       `json:"shadowed,omitempty"`
-	CreatedAt              *time.Time `json:"created_at,omitempty"`
-	UpdatedAt              *time.Time `json:"updated_at,omitempty"`
-}
-
-func toClientJSON(c *oauth.Client, shadowed bool) clientJSON {
-	list := func(l []string) []string {
-		if l == nil {
-			return []string{}
-		}
-		return l
-	}
-	out := clientJSON{
-		ID: c.ID, Name: c.Name, Public: c.Public, Grants: list(c.Grants), Scopes: list(c.Scopes),
-		RedirectURIs: list(c.RedirectURIs), PostLogoutRedirectURIs: list(c.PostLogoutRedirectURIs),
-		Source: c.Source, ReadOnly: c.Source == oauth.SourceConfig, Shadowed: shadowed,
-	}
-	if !c.CreatedAt.IsZero() {
-		cr, up := c.CreatedAt.UTC(), c.UpdatedAt.UTC()
-		out.CreatedAt, out.UpdatedAt = &cr, &up
-	}
+// toClientJSON shows a client as the admin API does, and whether a
+// configured client of the same id hides it.
+func toClientJSON(c *oauth.Client, shadowed bool) admin.ClientJSON {
+	out := admin.ToClientJSON(c)
+	out.Shadowed = shadowed
 	return out
 }
 
@@ -173,7 +145,7 @@ func cmdClientsList(ctx context.Context, e env, args []string) error {
 			return err
 		}
 		if *asJSON {
-			out := make([]clientJSON, 0, len(list))
+			out := make([]admin.ClientJSON, 0, len(list))
 			for _, c := range list {
 				out = append(out, toClientJSON(c.Client, c.Shadowed))
 			}

@@ -7,35 +7,11 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/authd/authd/account"
+	"github.com/authd/authd/server/admin"
 	"github.com/authd/authd/storage"
 )
-
-// userJSON is a user as `users list --json` and `users show --json` print
-// it: the admin API's shape, never the password hash.
-type userJSON struct {
-	ID            string    `json:"id"`
-	PK            int64     `json:"pk"`
-	Username      string    `json:"username"`
-	Email         string    `json:"email"`
-	EmailVerified bool      `json:"email_verified"`
-	FirstName     string    `json:"first_name"`
-	LastName      string    `json:"last_name"`
-	Disabled      bool      `json:"disabled"`
-	HasPassword   bool      `json:"has_password"`
-	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
-}
-
-func toUserJSON(u storage.User) userJSON {
-	return userJSON{
-		ID: u.ID, PK: u.PK, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified,
-		FirstName: u.FirstName, LastName: u.LastName, Disabled: u.Disabled, HasPassword: u.PasswordHash != "",
-		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
-	}
-}
 
 func cmdUsersList(ctx context.Context, e env, args []string) error {
 	fs, cfgPath := newFlags(e, "users list", "users list [--q PREFIX] [--json] [--config FILE]",
@@ -59,9 +35,9 @@ func cmdUsersList(ctx context.Context, e env, args []string) error {
 			}
 		}
 		if *asJSON {
-			out := make([]userJSON, 0, len(all))
+			out := make([]admin.UserJSON, 0, len(all))
 			for _, u := range all {
-				out = append(out, toUserJSON(u))
+				out = append(out, admin.ToUserJSON(u))
 			}
 			return writeJSON(e.stdout, out)
 		}
@@ -95,9 +71,9 @@ func cmdUsersShow(ctx context.Context, e env, args []string) error {
 		}
 		if *asJSON {
 			return writeJSON(e.stdout, struct {
-				userJSON
+				admin.UserJSON
 				LiveSessions int `json:"live_sessions"`
-			}{toUserJSON(u), len(sessions)})
+			}{admin.ToUserJSON(u), len(sessions)})
 		}
 		password := "set"
 		if u.PasswordHash == "" {

@@ -130,8 +130,9 @@ func (s *Handlers) handleOpenAPI(c echo.Context) error {
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, openAPIDoc)
 }
 
-// adminUserJSON is a user as the admin API shows it (never the hash).
-type adminUserJSON struct {
+// UserJSON is a user as the admin API shows it (never the hash); the CLI's
+// --json output uses it too.
+type UserJSON struct {
 	ID            string    `json:"id"`
 	PK            int64     `json:"pk"`
 	Username      string    `json:"username"`
@@ -145,8 +146,9 @@ type adminUserJSON struct {
 	UpdatedAt     time.Time `json:"updated_at"`
 }
 
-func toAdminUser(u storage.User) adminUserJSON {
-	return adminUserJSON{
+// ToUserJSON shows u.
+func ToUserJSON(u storage.User) UserJSON {
+	return UserJSON{
 		ID: u.ID, PK: u.PK, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified,
 		FirstName: u.FirstName, LastName: u.LastName, Disabled: u.Disabled, HasPassword: u.PasswordHash != "",
 		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
@@ -170,11 +172,11 @@ func (s *Handlers) handleAdminListUsers(c echo.Context) error {
 		return err
 	}
 	out := struct {
-		Users      []adminUserJSON `json:"users"`
-		NextCursor string          `json:"next_cursor,omitempty"`
-	}{Users: make([]adminUserJSON, 0, len(page.Users)), NextCursor: page.Next}
+		Users      []UserJSON `json:"users"`
+		NextCursor string     `json:"next_cursor,omitempty"`
+	}{Users: make([]UserJSON, 0, len(page.Users)), NextCursor: page.Next}
 	for _, u := range page.Users {
-		out.Users = append(out.Users, toAdminUser(u))
+		out.Users = append(out.Users, ToUserJSON(u))
 	}
 	return httpx.NoStoreJSON(c, http.StatusOK, out)
 }
@@ -203,7 +205,7 @@ func (s *Handlers) handleAdminCreateUser(c echo.Context) error {
 		}
 	}
 	c.Response().Header().Set("Location", "/admin/v1/users/"+u.ID)
-	return httpx.NoStoreJSON(c, http.StatusCreated, toAdminUser(u))
+	return httpx.NoStoreJSON(c, http.StatusCreated, ToUserJSON(u))
 }
 
 func (s *Handlers) handleAdminGetUser(c echo.Context) error {
@@ -211,7 +213,7 @@ func (s *Handlers) handleAdminGetUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return httpx.NoStoreJSON(c, http.StatusOK, toAdminUser(u))
+	return httpx.NoStoreJSON(c, http.StatusOK, ToUserJSON(u))
 }
 
 func (s *Handlers) handleAdminUpdateUser(c echo.Context) error {
@@ -231,7 +233,7 @@ func (s *Handlers) handleAdminUpdateUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return httpx.NoStoreJSON(c, http.StatusOK, toAdminUser(u))
+	return httpx.NoStoreJSON(c, http.StatusOK, ToUserJSON(u))
 }
 
 func (s *Handlers) handleAdminDeleteUser(c echo.Context) error {
@@ -277,7 +279,7 @@ func (s *Handlers) handleAdminSetDisabled(disabled bool) echo.HandlerFunc {
 		if u, err = s.accounts.UserByID(ctx, u.ID); err != nil {
 			return err
 		}
-		return httpx.NoStoreJSON(c, http.StatusOK, toAdminUser(u))
+		return httpx.NoStoreJSON(c, http.StatusOK, ToUserJSON(u))
 	}
 }
 
@@ -349,9 +351,10 @@ func (s *Handlers) handleAdminEndSessions(c echo.Context) error {
 	}{n})
 }
 
-// adminClientJSON is a client as the admin API shows it: never its secret
+// ClientJSON is a client as the admin API and the CLI's --json show it:
+// never its secret
 // or the secret's hash.
-type adminClientJSON struct {
+type ClientJSON struct {
 	ID                     string     `json:"id"`
 	Name                   string     `json:"name"`
 	Public                 bool       `json:"public"`
@@ -369,14 +372,15 @@ type adminClientJSON struct {
 	ClientSecret string `json:"client_secret,omitempty"`
 }
 
-func toAdminClient(cl *oauth.Client) adminClientJSON {
+// ToClientJSON shows cl, without its secret.
+func ToClientJSON(cl *oauth.Client) ClientJSON {
 	list := func(l []string) []string {
 		if l == nil {
 			return []string{}
 		}
 		return l
 	}
-	out := adminClientJSON{
+	out := ClientJSON{
 		ID: cl.ID, Name: cl.Name, Public: cl.Public, Grants: list(cl.Grants), Scopes: list(cl.Scopes),
 		RedirectURIs: list(cl.RedirectURIs), PostLogoutRedirectURIs: list(cl.PostLogoutRedirectURIs),
 		Source: cl.Source, ReadOnly: cl.Source == oauth.SourceConfig,
@@ -394,10 +398,10 @@ func (s *Handlers) handleAdminListClients(c echo.Context) error {
 		return err
 	}
 	out := struct {
-		Clients []adminClientJSON `json:"clients"`
-	}{Clients: make([]adminClientJSON, 0, len(list))}
+		Clients []ClientJSON `json:"clients"`
+	}{Clients: make([]ClientJSON, 0, len(list))}
 	for _, e := range list {
-		j := toAdminClient(e.Client)
+		j := ToClientJSON(e.Client)
 		j.Shadowed = e.Shadowed
 		out.Clients = append(out.Clients, j)
 	}
@@ -424,7 +428,7 @@ func (s *Handlers) handleAdminCreateClient(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := toAdminClient(cl)
+	out := ToClientJSON(cl)
 	out.ClientSecret = secret
 	c.Response().Header().Set("Location", "/admin/v1/clients/"+cl.ID)
 	return httpx.NoStoreJSON(c, http.StatusCreated, out)
@@ -435,7 +439,7 @@ func (s *Handlers) handleAdminGetClient(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return httpx.NoStoreJSON(c, http.StatusOK, toAdminClient(cl))
+	return httpx.NoStoreJSON(c, http.StatusOK, ToClientJSON(cl))
 }
 
 func (s *Handlers) handleAdminUpdateClient(c echo.Context) error {
@@ -455,7 +459,7 @@ func (s *Handlers) handleAdminUpdateClient(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return httpx.NoStoreJSON(c, http.StatusOK, toAdminClient(cl))
+	return httpx.NoStoreJSON(c, http.StatusOK, ToClientJSON(cl))
 }
 
 func (s *Handlers) handleAdminDeleteClient(c echo.Context) error {
