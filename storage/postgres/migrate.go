@@ -3,13 +3,7 @@ package postgres
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
-	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,57 +18,17 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// migration is one embedded schema change.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations reads the embedded migrations and checks that they are
-// numbered 1, 2, 3… without gaps or duplicates.
-func loadMigrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return nil, fmt.Errorf("migrations: %w", err)
-	}
-	var ms []migration
-	for _, name := range names {
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v < 1 {
-			return nil, fmt.Errorf("migrations: %s: name is not NNNN_name.sql", base)
-		}
-		b, err := migrationFS.ReadFile(name)
-		if err != nil {
-			return nil, fmt.Errorf("migrations: %w", err)
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migrations: %s: want version %d", m.name, i+1)
-		}
-	}
-	if len(ms) == 0 {
-		return nil, errors.New("migrations: none embedded")
-	}
-	return ms, nil
+// loadMigrations reads the embedded migrations.
+func loadMigrations() ([]storage.Migration, error) {
+	return storage.LoadMigrations(migrationFS, "migrations/*.sql")
 }
 
 // latest is the newest schema version this binary knows.
-func (db *DB) latest() int { return db.migrations[len(db.migrations)-1].version }
+func (db *DB) latest() int { return db.migrations[len(db.migrations)-1].Version }
 
 // checkVersion fails with storage.ErrSchemaTooNew when v is newer than this
 // binary.
-func (db *DB) checkVersion(v int) error {
-	if v > db.latest() {
-		return fmt.Errorf("%w: database at version %d, this binary knows up to %d", storage.ErrSchemaTooNew, v, db.latest())
-	}
-	return nil
-}
+func (db *DB) checkVersion(v int) error { return storage.CheckVersion(v, db.latest()) }
 
 // querier is what the pool and a transaction share, so a read can run in
 // either.
@@ -131,15 +85,15 @@ func (db *DB) Migrate(ctx context.Context) (applied int, err error) {
 			return err
 		}
 		for _, m := range db.migrations {
-			if m.version <= cur {
+			if m.Version <= cur {
 				continue
 			}
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("%s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("%s: %w", m.Name, err)
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`,
-				m.version, time.Now().UnixNano()); err != nil {
-				return fmt.Errorf("%s: %w", m.name, err)
+				m.Version, time.Now().UnixNano()); err != nil {
+				return fmt.Errorf("%s: %w", m.Name, err)
 			}
 			applied++
 		}

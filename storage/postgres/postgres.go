@@ -83,7 +83,7 @@ type Options struct {
 // by any number of authd processes on the same database.
 type DB struct {
 	pool          *pgxpool.Pool
-	migrations    []migration
+	migrations    []storage.Migration
 	observeCommit func(time.Duration)
 	probe         probe
 	where         string       // the URL without its password, for errors

@@ -5,11 +5,6 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/authd/authd/storage"
@@ -21,57 +16,17 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// migration is one embedded schema change.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations reads the embedded migrations and checks that they are
-// numbered 1, 2, 3… without gaps or duplicates.
-func loadMigrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return nil, fmt.Errorf("migrations: %w", err)
-	}
-	var ms []migration
-	for _, name := range names {
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v < 1 {
-			return nil, fmt.Errorf("migrations: %s: name is not NNNN_name.sql", base)
-		}
-		b, err := migrationFS.ReadFile(name)
-		if err != nil {
-			return nil, fmt.Errorf("migrations: %w", err)
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migrations: %s: want version %d", m.name, i+1)
-		}
-	}
-	if len(ms) == 0 {
-		return nil, fmt.Errorf("migrations: none embedded")
-	}
-	return ms, nil
+// loadMigrations reads the embedded migrations.
+func loadMigrations() ([]storage.Migration, error) {
+	return storage.LoadMigrations(migrationFS, "migrations/*.sql")
 }
 
 // latest is the newest schema version this binary knows.
-func (db *DB) latest() int { return db.migrations[len(db.migrations)-1].version }
+func (db *DB) latest() int { return db.migrations[len(db.migrations)-1].Version }
 
 // checkVersion fails with storage.ErrSchemaTooNew when v is newer than this
 // binary.
-func (db *DB) checkVersion(v int) error {
-	if v > db.latest() {
-		return fmt.Errorf("%w: database at version %d, this binary knows up to %d", storage.ErrSchemaTooNew, v, db.latest())
-	}
-	return nil
-}
+func (db *DB) checkVersion(v int) error { return storage.CheckVersion(v, db.latest()) }
 
 const createSchemaMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    INTEGER NOT NULL PRIMARY KEY,
@@ -135,20 +90,20 @@ func (db *DB) Migrate(ctx context.Context) (applied int, err error) {
 			if err := db.checkVersion(cur); err != nil {
 				return err
 			}
-			if m.version <= cur {
+			if m.Version <= cur {
 				return nil
 			}
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 				return err
 			}
 			_, err = tx.ExecContext(ctx,
 				`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
-				m.version, time.Now().UnixNano())
+				m.Version, time.Now().UnixNano())
 			did = err == nil
 			return err
 		})
 		if err != nil {
-			return applied, fmt.Errorf("sqlite: migrate: %s: %w", m.name, err)
+			return applied, fmt.Errorf("sqlite: migrate: %s: %w", m.Name, err)
 		}
 		if did {
 			applied++

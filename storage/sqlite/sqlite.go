@@ -93,7 +93,7 @@ const autoVacuumIncremental = 2
 type DB struct {
 	w          *sql.DB // one connection, BEGIN IMMEDIATE transactions
 	r          *sql.DB // query_only connections
-	migrations []migration
+	migrations []storage.Migration
 	wStmts     stmtCache
 	rStmts     stmtCache
 

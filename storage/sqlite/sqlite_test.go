@@ -184,8 +184,8 @@ func TestLoadMigrations(t *testing.T) {
 		t.Fatalf("loadMigrations: %v", err)
 	}
 	for i, m := range ms {
-		if m.version != i+1 {
-			t.Errorf("migration %d (%s): version %d", i, m.name, m.version)
+		if m.Version != i+1 {
+			t.Errorf("migration %d (%s): version %d", i, m.Name, m.Version)
 		}
 	}
 }
@@ -479,9 +479,9 @@ func TestMigrateUserPK(t *testing.T) {
 	}
 	defer db.Close()
 	all := db.migrations
-	var before []migration
+	var before []storage.Migration
 	for _, m := range all {
-		if m.name < "0004_user_pk.sql" {
+		if m.Name < "0004_user_pk.sql" {
 			before = append(before, m)
 		}
 	}
