@@ -142,7 +142,7 @@ servers.`)
 	}
 	fmt.Fprintf(e.stdout, "copied %s to %s in %s: %s (row counts checked)\n",
 		databaseName(*from), databaseName(*to), time.Since(start).Round(time.Millisecond), strings.Join(parts, " "))
-	auditEvent(e, "database_copied", "from", databaseName(*from), "to", databaseName(*to), "rows", total)
+	auditEvent(e, "database.copied", "from", databaseName(*from), "to", databaseName(*to), "rows", total)
 	return nil
 }
 
