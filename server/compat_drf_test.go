@@ -394,8 +394,13 @@ func TestCompatFormBodies(t *testing.T) {
 	}
 	// The body hygiene of every path: the server's size limit stands.
 	big := url.Values{"username": {strings.Repeat("x", int(e.cfg.HTTP.MaxBodyBytes))}, "password": {"x"}}
-	if r := e.do("POST", "/rest-auth/login/", big); r.status != http.StatusRequestEntityTooLarge {
+	// Declared over the limit, it is refused before the handler runs, and
+	// still answered in DRF's shape.
+	if r := e.do("POST", "/rest-auth/login/", big); r.status != http.StatusRequestEntityTooLarge || string(r.body) != `{"detail":"The request body is too large."}` {
 		t.Errorf("a body over the limit: %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/oauth2/token", big); r.status != http.StatusRequestEntityTooLarge || !strings.Contains(string(r.body), `"error":"request_too_large"`) {
+		t.Errorf("a body over the limit at the token endpoint: %d %s", r.status, r.body)
 	}
 }
 

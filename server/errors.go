@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/authd/authd/errs"
+	"github.com/authd/authd/server/restauth"
 	"github.com/authd/authd/storage"
 )
 
@@ -68,6 +69,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 	// RFC 6749 §5.1/§5.2: token and error responses must not be cached.
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
+	if he, ok := err.(*echo.HTTPError); ok && he.Code == http.StatusRequestEntityTooLarge && s.cfg.Compat.RestAuth && restauth.Owns(c.Request().URL.Path) {
+		// Refused by the body limit before the Django-era handler ran:
+		// still DRF's shape there.
+		_ = restauth.TooLarge(c)
+		return
+	}
 	e := s.classify(err, c)
 	if secs := e.RetrySeconds(); secs > 0 {
 		h.Set("Retry-After", strconv.Itoa(secs))

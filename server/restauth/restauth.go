@@ -623,3 +623,15 @@ func (s *Handlers) handleCompatVerify(c echo.Context) error {
 	}
 	return drfJSON(c, http.StatusOK, map[string]string{"token": v["token"]})
 }
+
+// Owns reports whether path is one of the Django-era paths, whose errors
+// are DRF's even when the server refuses a request before reaching them.
+func Owns(path string) bool {
+	return strings.HasPrefix(path, "/rest-auth/") || path == "/refresh-token/" || path == "/verify-token/"
+}
+
+// TooLarge answers, in DRF's shape, a request whose body is over the
+// server's limit.
+func TooLarge(c echo.Context) error {
+	return drfJSON(c, http.StatusRequestEntityTooLarge, map[string]string{"detail": drfMaxBodyDetail})
+}
