@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/storage/internal/sqlcol"
 )
 
 // ListUsers implements storage.UserStore. The prefix is compared with
@@ -62,7 +63,7 @@ func (db *DB) DeleteUser(ctx context.Context, id string, now time.Time) ([]strin
 			return notFound(err)
 		}
 		rows, err := tx.Query(ctx, `SELECT id FROM sessions
-			WHERE user_id = $1 AND ended_at IS NULL AND (expires_at IS NULL OR expires_at > $2) FOR UPDATE`, id, nanos(now))
+			WHERE user_id = $1 AND ended_at IS NULL AND (expires_at IS NULL OR expires_at > $2) FOR UPDATE`, id, sqlcol.Nanos(now))
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/storage/internal/sqlcol"
 )
 
 const authCodeCols = `hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge, code_challenge_method,
@@ -18,8 +19,8 @@ const authCodeCols = `hash, client_id, user_id, redirect_uri, scope, nonce, code
 func scanAuthCode(row rowScanner) (storage.AuthCode, error) {
 	var c storage.AuthCode
 	err := row.Scan(&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &c.Scope, &c.Nonce, &c.CodeChallenge,
-		&c.CodeChallengeMethod, timeCol{&c.AuthTime}, timeCol{&c.CreatedAt}, timeCol{&c.ExpiresAt},
-		timeCol{&c.RedeemedAt}, textCol{&c.SessionID}, textCol{&c.SignInSessionID})
+		&c.CodeChallengeMethod, sqlcol.Time(&c.AuthTime), sqlcol.Time(&c.CreatedAt), sqlcol.Time(&c.ExpiresAt),
+		sqlcol.Time(&c.RedeemedAt), sqlcol.Text(&c.SessionID), sqlcol.Text(&c.SignInSessionID))
 	return c, err
 }
 
@@ -32,8 +33,8 @@ func (db *DB) CreateAuthCode(ctx context.Context, c storage.AuthCode) error {
 		_, err := tx.Exec(ctx, `INSERT INTO auth_codes (`+authCodeCols+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 			c.Hash, c.ClientID, c.UserID, c.RedirectURI, c.Scope, c.Nonce, c.CodeChallenge, c.CodeChallengeMethod,
-			timeArg(c.AuthTime), timeArg(c.CreatedAt), timeArg(c.ExpiresAt), timeArg(c.RedeemedAt), textArg(c.SessionID),
-			textArg(c.SignInSessionID))
+			sqlcol.TimeArg(c.AuthTime), sqlcol.TimeArg(c.CreatedAt), sqlcol.TimeArg(c.ExpiresAt), sqlcol.TimeArg(c.RedeemedAt), sqlcol.TextArg(c.SessionID),
+			sqlcol.TextArg(c.SignInSessionID))
 		return mapErr(err)
 	})
 	if err != nil {
@@ -84,7 +85,7 @@ func (db *DB) RedeemAuthCode(ctx context.Context, hash string, sess storage.Sess
 			return err
 		}
 		var err error
-		c, err = scanAuthCode(tx.QueryRow(ctx, redeemAuthCode, timeArg(now), sess.ID, hash, nanos(now)))
+		c, err = scanAuthCode(tx.QueryRow(ctx, redeemAuthCode, sqlcol.TimeArg(now), sess.ID, hash, sqlcol.Nanos(now)))
 		if errors.Is(err, pgx.ErrNoRows) {
 			c, err = scanAuthCode(tx.QueryRow(ctx, `SELECT `+authCodeCols+` FROM auth_codes WHERE hash = $1`, hash))
 			switch {

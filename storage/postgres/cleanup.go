@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/storage/internal/sqlcol"
 )
 
 // RevokeJTI implements storage.Storage. Revoking a jti again keeps the later
@@ -18,7 +19,7 @@ func (db *DB) RevokeJTI(ctx context.Context, jti string, exp time.Time) error {
 	}
 	err := db.write(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO revoked_jtis (jti, exp) VALUES ($1, $2)
-			ON CONFLICT (jti) DO UPDATE SET exp = greatest(revoked_jtis.exp, excluded.exp)`, jti, nanos(exp))
+			ON CONFLICT (jti) DO UPDATE SET exp = greatest(revoked_jtis.exp, excluded.exp)`, jti, sqlcol.Nanos(exp))
 		return err
 	})
 	if err != nil {
@@ -30,13 +31,13 @@ func (db *DB) RevokeJTI(ctx context.Context, jti string, exp time.Time) error {
 // RevokedJTIs implements storage.Storage.
 func (db *DB) RevokedJTIs(ctx context.Context, now time.Time) ([]storage.RevokedJTI, error) {
 	rows, err := db.pool.Query(ctx, `SELECT jti, exp FROM revoked_jtis WHERE exp >= $1 ORDER BY exp, jti`,
-		nanos(now.Add(-storage.RevocationSkew)))
+		sqlcol.Nanos(now.Add(-storage.RevocationSkew)))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: revoked jtis: %w", err)
 	}
 	rs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.RevokedJTI, error) {
 		var r storage.RevokedJTI
-		err := row.Scan(&r.JTI, timeCol{&r.Exp})
+		err := row.Scan(&r.JTI, sqlcol.Time(&r.Exp))
 		return r, err
 	})
 	if err != nil {
@@ -85,7 +86,7 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time, limit int) (int,
 	}
 	total := 0
 	for _, step := range sweepSteps {
-		cutoff := nanos(now.Add(-step.skew))
+		cutoff := sqlcol.Nanos(now.Add(-step.skew))
 		for done := 0; done < limit; {
 			chunk := min(sweepChunk, limit-done)
 			var k int64

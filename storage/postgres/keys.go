@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/storage/internal/sqlcol"
 )
 
 const keyCols = `kid, algorithm, state, private, public, created_at, activated_at, retired_at, remove_at`
@@ -22,8 +23,8 @@ func listKeys(ctx context.Context, q interface {
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.Key, error) {
 		var k storage.Key
 		var state string
-		err := row.Scan(&k.ID, &k.Algorithm, &state, &k.Private, &k.Public, timeCol{&k.CreatedAt},
-			timeCol{&k.ActivatedAt}, timeCol{&k.RetiredAt}, timeCol{&k.RemoveAt})
+		err := row.Scan(&k.ID, &k.Algorithm, &state, &k.Private, &k.Public, sqlcol.Time(&k.CreatedAt),
+			sqlcol.Time(&k.ActivatedAt), sqlcol.Time(&k.RetiredAt), sqlcol.Time(&k.RemoveAt))
 		k.State = storage.KeyState(state)
 		return k, err
 	})
@@ -76,8 +77,8 @@ func (db *DB) UpdateKeys(ctx context.Context, fn func(current []storage.Key) ([]
 		}
 		for _, k := range next {
 			_, err := tx.Exec(ctx, `INSERT INTO keys (`+keyCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-				k.ID, k.Algorithm, string(k.State), nonNil(k.Private), nonNil(k.Public), timeArg(k.CreatedAt),
-				timeArg(k.ActivatedAt), timeArg(k.RetiredAt), timeArg(k.RemoveAt))
+				k.ID, k.Algorithm, string(k.State), nonNil(k.Private), nonNil(k.Public), sqlcol.TimeArg(k.CreatedAt),
+				sqlcol.TimeArg(k.ActivatedAt), sqlcol.TimeArg(k.RetiredAt), sqlcol.TimeArg(k.RemoveAt))
 			if err != nil {
 				return fmt.Errorf("key %q: %w", k.ID, mapErr(err))
 			}

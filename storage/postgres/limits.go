@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/storage/internal/sqlcol"
 )
 
 var _ storage.LimitStore = (*DB)(nil)
@@ -29,13 +30,13 @@ func (db *DB) LimitAttempt(ctx context.Context, key string, now time.Time, p sto
 			var failures int
 			var last, locked time.Time
 			err := tx.QueryRow(ctx, `SELECT failures, last_failure, locked_until FROM limit_failures WHERE key = $1 FOR UPDATE`, key).
-				Scan(&failures, timeCol{&last}, timeCol{&locked})
+				Scan(&failures, sqlcol.Time(&last), sqlcol.Time(&locked))
 			switch {
 			case errors.Is(err, pgx.ErrNoRows):
 				failures, locked = p.Fail(0, time.Time{}, now)
 				tag, err := tx.Exec(ctx, `INSERT INTO limit_failures (key, failures, last_failure, locked_until, expires_at)
 					VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING`,
-					key, failures, nanos(now), timeArg(locked), nanos(p.Expiry(now, locked)))
+					key, failures, sqlcol.Nanos(now), sqlcol.TimeArg(locked), sqlcol.Nanos(p.Expiry(now, locked)))
 				if err != nil || tag.RowsAffected() == 1 {
 					return err
 				}
@@ -48,7 +49,7 @@ func (db *DB) LimitAttempt(ctx context.Context, key string, now time.Time, p sto
 			}
 			failures, locked = p.Fail(failures, last, now)
 			_, err = tx.Exec(ctx, `UPDATE limit_failures SET failures = $2, last_failure = $3, locked_until = $4, expires_at = $5
-				WHERE key = $1`, key, failures, nanos(now), timeArg(locked), nanos(p.Expiry(now, locked)))
+				WHERE key = $1`, key, failures, sqlcol.Nanos(now), sqlcol.TimeArg(locked), sqlcol.Nanos(p.Expiry(now, locked)))
 			return err
 		}
 		return errors.New("the row of the key vanished twice")
@@ -65,7 +66,7 @@ func (db *DB) LimitCount(ctx context.Context, key string, now time.Time) (int, t
 	var failures int
 	var locked time.Time
 	err := db.pool.QueryRow(ctx, `SELECT failures, locked_until FROM limit_failures WHERE key = $1 AND expires_at > $2`,
-		key, nanos(now)).Scan(&failures, timeCol{&locked})
+		key, sqlcol.Nanos(now)).Scan(&failures, sqlcol.Time(&locked))
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return 0, 0, nil
@@ -106,7 +107,7 @@ func (db *DB) LimitAllow(ctx context.Context, key string, n int, window time.Dur
 	err := db.write(ctx, func(tx pgx.Tx) error {
 		ok, wait = false, 0
 		var events int64
-		err := tx.QueryRow(ctx, limitAllowSQL, key, nanos(now), nanos(now.Add(window)), int64(n)).Scan(&events)
+		err := tx.QueryRow(ctx, limitAllowSQL, key, sqlcol.Nanos(now), sqlcol.Nanos(now.Add(window)), int64(n)).Scan(&events)
 		if err == nil {
 			ok = true
 			return nil
@@ -115,7 +116,7 @@ func (db *DB) LimitAllow(ctx context.Context, key string, n int, window time.Dur
 			return err
 		}
 		var end time.Time
-		if err := tx.QueryRow(ctx, `SELECT expires_at FROM limit_windows WHERE key = $1`, key).Scan(timeCol{&end}); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT expires_at FROM limit_windows WHERE key = $1`, key).Scan(sqlcol.Time(&end)); err != nil {
 			return err
 		}
 		wait = end.Sub(now)

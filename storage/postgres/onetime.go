@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/storage/internal/sqlcol"
 )
 
 const oneTimeCols = `hash, purpose, user_id, email, created_at, expires_at, used_at`
@@ -16,7 +17,7 @@ const oneTimeCols = `hash, purpose, user_id, email, created_at, expires_at, used
 func scanOneTimeToken(row rowScanner) (storage.OneTimeToken, error) {
 	var t storage.OneTimeToken
 	err := row.Scan(&t.Hash, &t.Purpose, &t.UserID, &t.Email,
-		timeCol{&t.CreatedAt}, timeCol{&t.ExpiresAt}, timeCol{&t.UsedAt})
+		sqlcol.Time(&t.CreatedAt), sqlcol.Time(&t.ExpiresAt), sqlcol.Time(&t.UsedAt))
 	return t, err
 }
 
@@ -36,12 +37,12 @@ func (db *DB) CreateOneTimeToken(ctx context.Context, t storage.OneTimeToken) er
 		}
 		_, err := tx.Exec(ctx, `UPDATE one_time_tokens SET used_at = $1
 			WHERE user_id = $2 AND purpose = $3 AND used_at IS NULL`,
-			timeArg(t.CreatedAt), t.UserID, t.Purpose)
+			sqlcol.TimeArg(t.CreatedAt), t.UserID, t.Purpose)
 		if err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO one_time_tokens (`+oneTimeCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			t.Hash, t.Purpose, t.UserID, t.Email, timeArg(t.CreatedAt), timeArg(t.ExpiresAt), timeArg(t.UsedAt))
+			t.Hash, t.Purpose, t.UserID, t.Email, sqlcol.TimeArg(t.CreatedAt), sqlcol.TimeArg(t.ExpiresAt), sqlcol.TimeArg(t.UsedAt))
 		return mapErr(err)
 	})
 	if err != nil {
@@ -72,7 +73,7 @@ func (db *DB) ConsumeOneTimeToken(ctx context.Context, hash, purpose string, now
 func (db *DB) GetOneTimeToken(ctx context.Context, hash, purpose string, now time.Time) (storage.OneTimeToken, error) {
 	t, err := scanOneTimeToken(db.pool.QueryRow(ctx, `SELECT `+oneTimeCols+` FROM one_time_tokens
 		WHERE hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3`,
-		hash, purpose, nanos(now)))
+		hash, purpose, sqlcol.Nanos(now)))
 	if err != nil {
 		return storage.OneTimeToken{}, fmt.Errorf("postgres: get one-time token: %w", notFound(err))
 	}
@@ -83,7 +84,7 @@ func (db *DB) GetOneTimeToken(ctx context.Context, hash, purpose string, now tim
 func (db *DB) CountOneTimeTokens(ctx context.Context, userID, purpose string, since time.Time) (int, error) {
 	var n int
 	err := db.pool.QueryRow(ctx, `SELECT count(*) FROM one_time_tokens
-		WHERE user_id = $1 AND purpose = $2 AND created_at > $3`, userID, purpose, nanos(since)).Scan(&n)
+		WHERE user_id = $1 AND purpose = $2 AND created_at > $3`, userID, purpose, sqlcol.Nanos(since)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: count one-time tokens: %w", err)
 	}
@@ -95,7 +96,7 @@ func consume(ctx context.Context, tx pgx.Tx, hash, purpose string, now time.Time
 	t, err := scanOneTimeToken(tx.QueryRow(ctx, `UPDATE one_time_tokens SET used_at = $1
 		WHERE hash = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $4
 		RETURNING `+oneTimeCols,
-		timeArg(now), hash, purpose, nanos(now)))
+		sqlcol.TimeArg(now), hash, purpose, sqlcol.Nanos(now)))
 	return t, notFound(err)
 }
 
@@ -114,7 +115,7 @@ func (db *DB) ResetPassword(ctx context.Context, hash, passwordHash string, now 
 		// Only while the account still has the address the link went to.
 		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $1, updated_at = $2
 			WHERE id = $3 AND email_key IS NOT DISTINCT FROM $4`,
-			passwordHash, timeArg(now), t.UserID, textArg(storage.EmailKey(t.Email)))
+			passwordHash, sqlcol.TimeArg(now), t.UserID, sqlcol.TextArg(storage.EmailKey(t.Email)))
 		if err != nil {
 			return err
 		}
@@ -126,7 +127,7 @@ func (db *DB) ResetPassword(ctx context.Context, hash, passwordHash string, now 
 		}
 		if _, err := tx.Exec(ctx, `UPDATE one_time_tokens SET used_at = $1
 			WHERE user_id = $2 AND purpose = $3 AND used_at IS NULL`,
-			timeArg(now), t.UserID, storage.PurposeReset); err != nil {
+			sqlcol.TimeArg(now), t.UserID, storage.PurposeReset); err != nil {
 			return err
 		}
 		u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, t.UserID))
@@ -150,7 +151,7 @@ func (db *DB) VerifyEmail(ctx context.Context, hash string, now time.Time) (stor
 			return err
 		}
 		tag, err := tx.Exec(ctx, `UPDATE users SET email_verified = true, updated_at = $1
-			WHERE id = $2 AND email_key = $3`, timeArg(now), t.UserID, storage.EmailKey(t.Email))
+			WHERE id = $2 AND email_key = $3`, sqlcol.TimeArg(now), t.UserID, storage.EmailKey(t.Email))
 		if err != nil {
 			return err
 		}

@@ -43,7 +43,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"net/url"
 	"strings"
@@ -322,76 +321,6 @@ func notFound(err error) error {
 func oneRow(tag pgconn.CommandTag) error {
 	if tag.RowsAffected() == 0 {
 		return storage.ErrNotFound
-	}
-	return nil
-}
-
-// nanos is t as unix nanoseconds, clamped to the years 1678–2262 that an
-// int64 holds (time.UnixNano is undefined outside them). A clamped expiry
-// still compares the same way against any realistic now.
-func nanos(t time.Time) int64 {
-	switch {
-	case t.Before(time.Unix(0, math.MinInt64)):
-		return math.MinInt64
-	case t.After(time.Unix(0, math.MaxInt64)):
-		return math.MaxInt64
-	}
-	return t.UnixNano()
-}
-
-// timeArg is t as a column value: NULL for the zero time.
-func timeArg(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return nanos(t)
-}
-
-// textArg is s as a column value: NULL for "".
-func textArg(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-// blobArg is b as a column value: NULL for an empty slice.
-func blobArg(b []byte) any {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
-}
-
-// timeCol scans a time column: NULL is the zero time, others UTC.
-type timeCol struct{ p *time.Time }
-
-// Scan implements sql.Scanner, which pgx uses for a destination of a type
-// it does not know.
-func (c timeCol) Scan(src any) error {
-	switch v := src.(type) {
-	case nil:
-		*c.p = time.Time{}
-	case int64:
-		*c.p = time.Unix(0, v).UTC()
-	default:
-		return fmt.Errorf("time column holds %T, not an integer", src)
-	}
-	return nil
-}
-
-// textCol scans a nullable text column: NULL is "".
-type textCol struct{ p *string }
-
-// Scan implements sql.Scanner.
-func (c textCol) Scan(src any) error {
-	switch v := src.(type) {
-	case nil:
-		*c.p = ""
-	case string:
-		*c.p = v
-	default:
-		return fmt.Errorf("text column holds %T", src)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/storage/internal/sqlcol"
 )
 
 // prefixed qualifies each column of a column list with a table alias.
@@ -55,13 +56,13 @@ func (db *DB) rotateRefresh(ctx context.Context, sid string, fromGen uint64, nex
 	if err != nil {
 		return err
 	}
-	replay, replayUntil := blobArg(next.Replay), timeArg(next.ReplayUntil)
+	replay, replayUntil := sqlcol.BlobArg(next.Replay), sqlcol.TimeArg(next.ReplayUntil)
 	if replay == nil {
 		replayUntil = nil
 	}
 	return db.write(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, rotateRefresh, from, next.Hash, blobArg(next.Key),
-			timeArg(next.ExpiresAt), timeArg(now), replay, replayUntil, sid)
+		tag, err := tx.Exec(ctx, rotateRefresh, from, next.Hash, sqlcol.BlobArg(next.Key),
+			sqlcol.TimeArg(next.ExpiresAt), sqlcol.TimeArg(now), replay, replayUntil, sid)
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/storage/internal/sqlcol"
 )
 
 const sessionCols = `id, user_id, client_id, scope, auth_time, created_at, last_used_at, expires_at, ended_at, user_agent, address,
@@ -35,9 +36,9 @@ type sessionDest struct {
 
 func (d *sessionDest) targets() []any {
 	s := &d.s
-	return []any{&s.ID, &s.UserID, &s.ClientID, &s.Scope, timeCol{&s.AuthTime}, timeCol{&s.CreatedAt},
-		timeCol{&s.LastUsedAt}, timeCol{&s.ExpiresAt}, timeCol{&s.EndedAt}, &s.UserAgent, &s.Address,
-		&d.gen, &d.hash, &d.key, timeCol{&d.expires}, &d.replay, &d.replayGen, timeCol{&d.replayUntil}}
+	return []any{&s.ID, &s.UserID, &s.ClientID, &s.Scope, sqlcol.Time(&s.AuthTime), sqlcol.Time(&s.CreatedAt),
+		sqlcol.Time(&s.LastUsedAt), sqlcol.Time(&s.ExpiresAt), sqlcol.Time(&s.EndedAt), &s.UserAgent, &s.Address,
+		&d.gen, &d.hash, &d.key, sqlcol.Time(&d.expires), &d.replay, &d.replayGen, sqlcol.Time(&d.replayUntil)}
 }
 
 func (d *sessionDest) done() storage.Session {
@@ -94,15 +95,15 @@ func insertSession(ctx context.Context, tx pgx.Tx, s storage.Session) error {
 		if err != nil {
 			return err
 		}
-		gen, hash, key, expires = g, f.Hash, blobArg(f.Key), timeArg(f.ExpiresAt)
+		gen, hash, key, expires = g, f.Hash, sqlcol.BlobArg(f.Key), sqlcol.TimeArg(f.ExpiresAt)
 		if len(f.Replay) > 0 {
-			replay, replayGen, replayUntil = f.Replay, rg, timeArg(f.ReplayUntil)
+			replay, replayGen, replayUntil = f.Replay, rg, sqlcol.TimeArg(f.ReplayUntil)
 		}
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO sessions (`+sessionCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
-		s.ID, s.UserID, s.ClientID, s.Scope, timeArg(s.AuthTime), timeArg(s.CreatedAt),
-		timeArg(s.LastUsedAt), timeArg(s.ExpiresAt), timeArg(s.EndedAt), s.UserAgent, s.Address,
+		s.ID, s.UserID, s.ClientID, s.Scope, sqlcol.TimeArg(s.AuthTime), sqlcol.TimeArg(s.CreatedAt),
+		sqlcol.TimeArg(s.LastUsedAt), sqlcol.TimeArg(s.ExpiresAt), sqlcol.TimeArg(s.EndedAt), s.UserAgent, s.Address,
 		gen, hash, key, expires, replay, replayGen, replayUntil)
 	return mapErr(err)
 }
@@ -142,7 +143,7 @@ func (db *DB) GetSessionAndUser(ctx context.Context, id string) (storage.Session
 func (db *DB) ListSessions(ctx context.Context, userID string, now time.Time) ([]storage.Session, error) {
 	rows, err := db.pool.Query(ctx, `SELECT `+sessionCols+` FROM sessions
 		WHERE user_id = $1 AND ended_at IS NULL AND (expires_at IS NULL OR expires_at > $2)
-		ORDER BY created_at DESC, id DESC`, userID, nanos(now))
+		ORDER BY created_at DESC, id DESC`, userID, sqlcol.Nanos(now))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list sessions: %w", err)
 	}
@@ -159,7 +160,7 @@ func (db *DB) ListSessions(ctx context.Context, userID string, now time.Time) ([
 // waits for it, then finds the session ended.
 func endSession(ctx context.Context, tx pgx.Tx, id string, now time.Time) (bool, error) {
 	tag, err := tx.Exec(ctx, `UPDATE sessions SET ended_at = coalesce(ended_at, $1), `+clearFamily+`
-		WHERE id = $2`, timeArg(now), id)
+		WHERE id = $2`, sqlcol.TimeArg(now), id)
 	if err != nil {
 		return false, err
 	}
@@ -222,7 +223,7 @@ func (db *DB) EndUserSessions(ctx context.Context, userID, keep string, now time
 func endUserSessions(ctx context.Context, tx pgx.Tx, userID, keep string, now time.Time) ([]string, error) {
 	rows, err := tx.Query(ctx, `UPDATE sessions SET ended_at = $1, `+clearFamily+`
 		WHERE user_id = $2 AND id <> $3 AND ended_at IS NULL RETURNING id`,
-		timeArg(now), userID, keep)
+		sqlcol.TimeArg(now), userID, keep)
 	if err != nil {
 		return nil, err
 	}
@@ -252,13 +253,13 @@ func endUserSessions(ctx context.Context, tx pgx.Tx, userID, keep string, now ti
 // EndedSessions implements storage.SessionStore.
 func (db *DB) EndedSessions(ctx context.Context, since time.Time) ([]storage.EndedSession, error) {
 	rows, err := db.pool.Query(ctx, `SELECT id, ended_at FROM sessions
-		WHERE ended_at > $1 ORDER BY ended_at, id`, nanos(since))
+		WHERE ended_at > $1 ORDER BY ended_at, id`, sqlcol.Nanos(since))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: ended sessions: %w", err)
 	}
 	es, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.EndedSession, error) {
 		var e storage.EndedSession
-		err := row.Scan(&e.ID, timeCol{&e.EndedAt})
+		err := row.Scan(&e.ID, sqlcol.Time(&e.EndedAt))
 		return e, err
 	})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/storage/internal/sqlcol"
 )
 
 const userCols = `id, pk, username, email, email_verified, password_hash, first_name, last_name, disabled, created_at, updated_at`
@@ -24,9 +25,9 @@ const insertUser = `INSERT INTO users
 func userArgs(u storage.User) []any {
 	return []any{
 		u.ID, pkArg(u.PK), u.Username, storage.UsernameKey(u.Username),
-		textArg(u.Email), textArg(storage.EmailKey(u.Email)), u.EmailVerified,
+		sqlcol.TextArg(u.Email), sqlcol.TextArg(storage.EmailKey(u.Email)), u.EmailVerified,
 		u.PasswordHash, u.FirstName, u.LastName, u.Disabled,
-		timeArg(u.CreatedAt), timeArg(u.UpdatedAt),
+		sqlcol.TimeArg(u.CreatedAt), sqlcol.TimeArg(u.UpdatedAt),
 	}
 }
 
@@ -56,8 +57,8 @@ func scanUser(row rowScanner) (storage.User, error) {
 
 // userTargets are the scan destinations of userCols, in order.
 func userTargets(u *storage.User) []any {
-	return []any{&u.ID, &u.PK, &u.Username, textCol{&u.Email}, &u.EmailVerified, &u.PasswordHash,
-		&u.FirstName, &u.LastName, &u.Disabled, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt}}
+	return []any{&u.ID, &u.PK, &u.Username, sqlcol.Text(&u.Email), &u.EmailVerified, &u.PasswordHash,
+		&u.FirstName, &u.LastName, &u.Disabled, sqlcol.Time(&u.CreatedAt), sqlcol.Time(&u.UpdatedAt)}
 }
 
 // CreateUser implements storage.UserStore.
@@ -135,8 +136,8 @@ func (db *DB) UpdateUser(ctx context.Context, id string, now time.Time, fn func(
 			username = $1, username_key = $2, email = $3, email_key = $4, email_verified = $5,
 			password_hash = $6, first_name = $7, last_name = $8, updated_at = $9
 			WHERE id = $10`,
-			u.Username, storage.UsernameKey(u.Username), textArg(u.Email), textArg(storage.EmailKey(u.Email)),
-			u.EmailVerified, u.PasswordHash, u.FirstName, u.LastName, timeArg(now), old.ID)
+			u.Username, storage.UsernameKey(u.Username), sqlcol.TextArg(u.Email), sqlcol.TextArg(storage.EmailKey(u.Email)),
+			u.EmailVerified, u.PasswordHash, u.FirstName, u.LastName, sqlcol.TimeArg(now), old.ID)
 		if err != nil {
 			return mapErr(err)
 		}
@@ -144,7 +145,7 @@ func (db *DB) UpdateUser(ctx context.Context, id string, now time.Time, fn func(
 			// Reset links mailed to the old address stop working.
 			if _, err := tx.Exec(ctx, `UPDATE one_time_tokens SET used_at = $1
 				WHERE user_id = $2 AND purpose = $3 AND used_at IS NULL`,
-				timeArg(now), old.ID, storage.PurposeReset); err != nil {
+				sqlcol.TimeArg(now), old.ID, storage.PurposeReset); err != nil {
 				return err
 			}
 		}
@@ -192,7 +193,7 @@ func (db *DB) setPassword(ctx context.Context, userID, hash, keepSession string,
 	var ended []string
 	err := db.write(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $1, updated_at = $2 `+where,
-			append([]any{hash, timeArg(now)}, args...)...)
+			append([]any{hash, sqlcol.TimeArg(now)}, args...)...)
 		if err != nil {
 			return err
 		}
@@ -205,7 +206,7 @@ func (db *DB) setPassword(ctx context.Context, userID, hash, keepSession string,
 		// A reset link mailed before the change must not work after it.
 		_, err = tx.Exec(ctx, `UPDATE one_time_tokens SET used_at = $1
 			WHERE user_id = $2 AND purpose = $3 AND used_at IS NULL`,
-			timeArg(now), userID, storage.PurposeReset)
+			sqlcol.TimeArg(now), userID, storage.PurposeReset)
 		return err
 	})
 	return ended, err
@@ -216,7 +217,7 @@ func (db *DB) UpgradePasswordHash(ctx context.Context, userID, oldHash, newHash 
 	var n int64
 	err := db.write(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $1, updated_at = $2
-			WHERE id = $3 AND password_hash = $4`, newHash, timeArg(now), userID, oldHash)
+			WHERE id = $3 AND password_hash = $4`, newHash, sqlcol.TimeArg(now), userID, oldHash)
 		n = tag.RowsAffected()
 		return err
 	})
@@ -235,7 +236,7 @@ func (db *DB) SetDisabled(ctx context.Context, userID string, disabled bool, now
 	err := db.write(ctx, func(tx pgx.Tx) error {
 		ended = nil
 		tag, err := tx.Exec(ctx, `UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3`,
-			disabled, timeArg(now), userID)
+			disabled, sqlcol.TimeArg(now), userID)
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/storage/internal/sqlcol"
 )
 
 // ListUsers implements storage.UserStore. The prefix is compared by
@@ -73,7 +74,7 @@ func (db *DB) DeleteUser(ctx context.Context, id string, now time.Time) ([]strin
 			return storage.ErrNotFound
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM sessions
-			WHERE user_id = ? AND ended_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`, id, nanos(now))
+			WHERE user_id = ? AND ended_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`, id, sqlcol.Nanos(now))
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/storage/internal/sqlcol"
 )
 
 const authCodeCols = `hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge, code_challenge_method,
@@ -17,8 +18,8 @@ const authCodeCols = `hash, client_id, user_id, redirect_uri, scope, nonce, code
 func scanAuthCode(row interface{ Scan(...any) error }) (storage.AuthCode, error) {
 	var c storage.AuthCode
 	err := row.Scan(&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &c.Scope, &c.Nonce, &c.CodeChallenge,
-		&c.CodeChallengeMethod, timeCol{&c.AuthTime}, timeCol{&c.CreatedAt}, timeCol{&c.ExpiresAt},
-		timeCol{&c.RedeemedAt}, textCol{&c.SessionID}, textCol{&c.SignInSessionID})
+		&c.CodeChallengeMethod, sqlcol.Time(&c.AuthTime), sqlcol.Time(&c.CreatedAt), sqlcol.Time(&c.ExpiresAt),
+		sqlcol.Time(&c.RedeemedAt), sqlcol.Text(&c.SessionID), sqlcol.Text(&c.SignInSessionID))
 	return c, err
 }
 
@@ -31,8 +32,8 @@ func (db *DB) CreateAuthCode(ctx context.Context, c storage.AuthCode) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO auth_codes (`+authCodeCols+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.Hash, c.ClientID, c.UserID, c.RedirectURI, c.Scope, c.Nonce, c.CodeChallenge, c.CodeChallengeMethod,
-			timeArg(c.AuthTime), timeArg(c.CreatedAt), timeArg(c.ExpiresAt), timeArg(c.RedeemedAt), textArg(c.SessionID),
-			textArg(c.SignInSessionID))
+			sqlcol.TimeArg(c.AuthTime), sqlcol.TimeArg(c.CreatedAt), sqlcol.TimeArg(c.ExpiresAt), sqlcol.TimeArg(c.RedeemedAt), sqlcol.TextArg(c.SessionID),
+			sqlcol.TextArg(c.SignInSessionID))
 		return mapErr(err)
 	})
 	if err != nil {
@@ -74,7 +75,7 @@ func (db *DB) RedeemAuthCode(ctx context.Context, hash string, sess storage.Sess
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		replayed = false
 		var err error
-		c, err = scanAuthCode(tx.QueryRowContext(ctx, redeemAuthCode, timeArg(now), sess.ID, hash, nanos(now)))
+		c, err = scanAuthCode(tx.QueryRowContext(ctx, redeemAuthCode, sqlcol.TimeArg(now), sess.ID, hash, sqlcol.Nanos(now)))
 		if errors.Is(err, sql.ErrNoRows) {
 			c, err = scanAuthCode(tx.QueryRowContext(ctx, `SELECT `+authCodeCols+` FROM auth_codes WHERE hash = ?`, hash))
 			switch {

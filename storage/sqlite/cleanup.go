@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/storage/internal/sqlcol"
 )
 
 // RevokeJTI implements storage.Storage. Revoking a jti again keeps the later
@@ -17,7 +18,7 @@ func (db *DB) RevokeJTI(ctx context.Context, jti string, exp time.Time) error {
 	}
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO revoked_jtis (jti, exp) VALUES (?, ?)
-			ON CONFLICT (jti) DO UPDATE SET exp = max(exp, excluded.exp)`, jti, nanos(exp))
+			ON CONFLICT (jti) DO UPDATE SET exp = max(exp, excluded.exp)`, jti, sqlcol.Nanos(exp))
 		return err
 	})
 	if err != nil {
@@ -29,7 +30,7 @@ func (db *DB) RevokeJTI(ctx context.Context, jti string, exp time.Time) error {
 // RevokedJTIs implements storage.Storage.
 func (db *DB) RevokedJTIs(ctx context.Context, now time.Time) ([]storage.RevokedJTI, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT jti, exp FROM revoked_jtis WHERE exp >= ? ORDER BY exp, jti`,
-		nanos(now.Add(-storage.RevocationSkew)))
+		sqlcol.Nanos(now.Add(-storage.RevocationSkew)))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: revoked jtis: %w", err)
 	}
@@ -37,7 +38,7 @@ func (db *DB) RevokedJTIs(ctx context.Context, now time.Time) ([]storage.Revoked
 	var rs []storage.RevokedJTI
 	for rows.Next() {
 		var r storage.RevokedJTI
-		if err := rows.Scan(&r.JTI, timeCol{&r.Exp}); err != nil {
+		if err := rows.Scan(&r.JTI, sqlcol.Time(&r.Exp)); err != nil {
 			return nil, fmt.Errorf("sqlite: revoked jtis: %w", err)
 		}
 		rs = append(rs, r)
@@ -100,7 +101,7 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time, limit int) (int,
 	}
 	total := 0
 	for _, step := range sweepSteps {
-		cutoff := nanos(now.Add(-step.skew))
+		cutoff := sqlcol.Nanos(now.Add(-step.skew))
 		for done := 0; done < limit; {
 			chunk := min(sweepChunk, limit-done)
 			var k int64

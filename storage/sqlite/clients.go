@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/storage/internal/sqlcol"
 )
 
 const clientCols = `id, name, public, secret_hash, grants, scopes, redirect_uris, post_logout_redirect_uris, created_at, updated_at`
@@ -50,14 +51,14 @@ func listArg(l []string) string {
 func scanClient(row interface{ Scan(...any) error }) (storage.Client, error) {
 	var c storage.Client
 	err := row.Scan(&c.ID, &c.Name, &c.Public, &c.SecretHash, listCol{&c.Grants}, listCol{&c.Scopes},
-		listCol{&c.RedirectURIs}, listCol{&c.PostLogoutRedirectURIs}, timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt})
+		listCol{&c.RedirectURIs}, listCol{&c.PostLogoutRedirectURIs}, sqlcol.Time(&c.CreatedAt), sqlcol.Time(&c.UpdatedAt))
 	return c, err
 }
 
 // clientArgs are the values of clientCols for c.
 func clientArgs(c storage.Client) []any {
-	return []any{c.ID, c.Name, c.Public, blobArg(c.SecretHash), listArg(c.Grants), listArg(c.Scopes),
-		listArg(c.RedirectURIs), listArg(c.PostLogoutRedirectURIs), timeArg(c.CreatedAt), timeArg(c.UpdatedAt)}
+	return []any{c.ID, c.Name, c.Public, sqlcol.BlobArg(c.SecretHash), listArg(c.Grants), listArg(c.Scopes),
+		listArg(c.RedirectURIs), listArg(c.PostLogoutRedirectURIs), sqlcol.TimeArg(c.CreatedAt), sqlcol.TimeArg(c.UpdatedAt)}
 }
 
 // CreateClient implements storage.ClientStore.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/storage/internal/sqlcol"
 )
 
 const keyCols = `kid, algorithm, state, private, public, created_at, activated_at, retired_at, remove_at`
@@ -20,8 +21,8 @@ func listKeys(ctx context.Context, q querier) ([]storage.Key, error) {
 	var ks []storage.Key
 	for rows.Next() {
 		var k storage.Key
-		err := rows.Scan(&k.ID, &k.Algorithm, &k.State, &k.Private, &k.Public, timeCol{&k.CreatedAt},
-			timeCol{&k.ActivatedAt}, timeCol{&k.RetiredAt}, timeCol{&k.RemoveAt})
+		err := rows.Scan(&k.ID, &k.Algorithm, &k.State, &k.Private, &k.Public, sqlcol.Time(&k.CreatedAt),
+			sqlcol.Time(&k.ActivatedAt), sqlcol.Time(&k.RetiredAt), sqlcol.Time(&k.RemoveAt))
 		if err != nil {
 			return nil, err
 		}
@@ -75,8 +76,8 @@ func (db *DB) UpdateKeys(ctx context.Context, fn func(current []storage.Key) ([]
 		}
 		for _, k := range next {
 			_, err := tx.ExecContext(ctx, `INSERT INTO keys (`+keyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				k.ID, k.Algorithm, string(k.State), nonNil(k.Private), nonNil(k.Public), timeArg(k.CreatedAt),
-				timeArg(k.ActivatedAt), timeArg(k.RetiredAt), timeArg(k.RemoveAt))
+				k.ID, k.Algorithm, string(k.State), nonNil(k.Private), nonNil(k.Public), sqlcol.TimeArg(k.CreatedAt),
+				sqlcol.TimeArg(k.ActivatedAt), sqlcol.TimeArg(k.RetiredAt), sqlcol.TimeArg(k.RemoveAt))
 			if err != nil {
 				return fmt.Errorf("key %q: %w", k.ID, mapErr(err))
 			}

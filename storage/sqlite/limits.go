@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/storage/internal/sqlcol"
 )
 
 var _ storage.LimitStore = (*DB)(nil)
@@ -25,7 +26,7 @@ func (db *DB) LimitAttempt(ctx context.Context, key string, now time.Time, p sto
 		var failures int
 		var last, locked time.Time
 		err := tx.QueryRowContext(ctx, `SELECT failures, last_failure, locked_until FROM limit_failures WHERE key = ?`, key).
-			Scan(&failures, timeCol{&last}, timeCol{&locked})
+			Scan(&failures, sqlcol.Time(&last), sqlcol.Time(&locked))
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			failures, last = 0, time.Time{}
@@ -40,7 +41,7 @@ func (db *DB) LimitAttempt(ctx context.Context, key string, now time.Time, p sto
 			VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, last_failure = excluded.last_failure,
 				locked_until = excluded.locked_until, expires_at = excluded.expires_at`,
-			key, failures, nanos(now), timeArg(locked), nanos(p.Expiry(now, locked)))
+			key, failures, sqlcol.Nanos(now), sqlcol.TimeArg(locked), sqlcol.Nanos(p.Expiry(now, locked)))
 		return err
 	})
 	if err != nil {
@@ -55,7 +56,7 @@ func (db *DB) LimitCount(ctx context.Context, key string, now time.Time) (int, t
 	var failures int
 	var locked time.Time
 	err := db.r.QueryRowContext(ctx, `SELECT failures, locked_until FROM limit_failures WHERE key = ? AND expires_at > ?`,
-		key, nanos(now)).Scan(&failures, timeCol{&locked})
+		key, sqlcol.Nanos(now)).Scan(&failures, sqlcol.Time(&locked))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return 0, 0, nil
@@ -98,7 +99,7 @@ func (db *DB) LimitAllow(ctx context.Context, key string, n int, window time.Dur
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		ok, wait = false, 0
 		var events int
-		err := tx.QueryRowContext(ctx, limitAllowSQL, key, nanos(now), nanos(now.Add(window)), n).Scan(&events)
+		err := tx.QueryRowContext(ctx, limitAllowSQL, key, sqlcol.Nanos(now), sqlcol.Nanos(now.Add(window)), n).Scan(&events)
 		if err == nil {
 			ok = true
 			return nil
@@ -107,7 +108,7 @@ func (db *DB) LimitAllow(ctx context.Context, key string, n int, window time.Dur
 			return err
 		}
 		var end time.Time
-		if err := tx.QueryRowContext(ctx, `SELECT expires_at FROM limit_windows WHERE key = ?`, key).Scan(timeCol{&end}); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT expires_at FROM limit_windows WHERE key = ?`, key).Scan(sqlcol.Time(&end)); err != nil {
 			return err
 		}
 		wait = end.Sub(now)

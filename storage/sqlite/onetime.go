@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/storage/internal/sqlcol"
 )
 
 const oneTimeCols = `hash, purpose, user_id, email, created_at, expires_at, used_at`
@@ -20,12 +21,12 @@ func (db *DB) CreateOneTimeToken(ctx context.Context, t storage.OneTimeToken) er
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE one_time_tokens SET used_at = ?
 			WHERE user_id = ? AND purpose = ? AND used_at IS NULL`,
-			timeArg(t.CreatedAt), t.UserID, t.Purpose)
+			sqlcol.TimeArg(t.CreatedAt), t.UserID, t.Purpose)
 		if err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO one_time_tokens (`+oneTimeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			t.Hash, t.Purpose, t.UserID, t.Email, timeArg(t.CreatedAt), timeArg(t.ExpiresAt), timeArg(t.UsedAt))
+			t.Hash, t.Purpose, t.UserID, t.Email, sqlcol.TimeArg(t.CreatedAt), sqlcol.TimeArg(t.ExpiresAt), sqlcol.TimeArg(t.UsedAt))
 		return mapErr(err)
 	})
 	if err != nil {
@@ -57,8 +58,8 @@ func (db *DB) GetOneTimeToken(ctx context.Context, hash, purpose string, now tim
 	var t storage.OneTimeToken
 	err := db.r.QueryRowContext(ctx, `SELECT `+oneTimeCols+` FROM one_time_tokens
 		WHERE hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?`,
-		hash, purpose, nanos(now)).Scan(&t.Hash, &t.Purpose, &t.UserID, &t.Email,
-		timeCol{&t.CreatedAt}, timeCol{&t.ExpiresAt}, timeCol{&t.UsedAt})
+		hash, purpose, sqlcol.Nanos(now)).Scan(&t.Hash, &t.Purpose, &t.UserID, &t.Email,
+		sqlcol.Time(&t.CreatedAt), sqlcol.Time(&t.ExpiresAt), sqlcol.Time(&t.UsedAt))
 	if err := notFound(err); err != nil {
 		return storage.OneTimeToken{}, fmt.Errorf("sqlite: get one-time token: %w", err)
 	}
@@ -69,7 +70,7 @@ func (db *DB) GetOneTimeToken(ctx context.Context, hash, purpose string, now tim
 func (db *DB) CountOneTimeTokens(ctx context.Context, userID, purpose string, since time.Time) (int, error) {
 	var n int
 	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM one_time_tokens
-		WHERE user_id = ? AND purpose = ? AND created_at > ?`, userID, purpose, nanos(since)).Scan(&n)
+		WHERE user_id = ? AND purpose = ? AND created_at > ?`, userID, purpose, sqlcol.Nanos(since)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: count one-time tokens: %w", err)
 	}
@@ -82,8 +83,8 @@ func consume(ctx context.Context, tx *sql.Tx, hash, purpose string, now time.Tim
 	err := tx.QueryRowContext(ctx, `UPDATE one_time_tokens SET used_at = ?
 		WHERE hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?
 		RETURNING `+oneTimeCols,
-		timeArg(now), hash, purpose, nanos(now)).Scan(&t.Hash, &t.Purpose, &t.UserID, &t.Email,
-		timeCol{&t.CreatedAt}, timeCol{&t.ExpiresAt}, timeCol{&t.UsedAt})
+		sqlcol.TimeArg(now), hash, purpose, sqlcol.Nanos(now)).Scan(&t.Hash, &t.Purpose, &t.UserID, &t.Email,
+		sqlcol.Time(&t.CreatedAt), sqlcol.Time(&t.ExpiresAt), sqlcol.Time(&t.UsedAt))
 	return t, notFound(err)
 }
 
@@ -101,7 +102,7 @@ func (db *DB) ResetPassword(ctx context.Context, hash, passwordHash string, now 
 		}
 		// Only while the account still has the address the link went to.
 		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND email_key IS ?`,
-			passwordHash, timeArg(now), t.UserID, textArg(storage.EmailKey(t.Email)))
+			passwordHash, sqlcol.TimeArg(now), t.UserID, sqlcol.TextArg(storage.EmailKey(t.Email)))
 		if err != nil {
 			return err
 		}
@@ -113,7 +114,7 @@ func (db *DB) ResetPassword(ctx context.Context, hash, passwordHash string, now 
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE one_time_tokens SET used_at = ?
 			WHERE user_id = ? AND purpose = ? AND used_at IS NULL`,
-			timeArg(now), t.UserID, storage.PurposeReset); err != nil {
+			sqlcol.TimeArg(now), t.UserID, storage.PurposeReset); err != nil {
 			return err
 		}
 		u, err = scanUser(tx.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, t.UserID))
@@ -137,7 +138,7 @@ func (db *DB) VerifyEmail(ctx context.Context, hash string, now time.Time) (stor
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE users SET email_verified = 1, updated_at = ?
-			WHERE id = ? AND email_key = ?`, timeArg(now), t.UserID, storage.EmailKey(t.Email))
+			WHERE id = ? AND email_key = ?`, sqlcol.TimeArg(now), t.UserID, storage.EmailKey(t.Email))
 		if err != nil {
 			return err
 		}

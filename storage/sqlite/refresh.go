@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/storage/internal/sqlcol"
 )
 
 // prefixed qualifies each column of a column list with a table alias.
@@ -61,15 +62,15 @@ func (db *DB) rotateRefresh(ctx context.Context, sid string, fromGen uint64, nex
 	if err != nil {
 		return err
 	}
-	replay, replayUntil := blobArg(next.Replay), timeArg(next.ReplayUntil)
+	replay, replayUntil := sqlcol.BlobArg(next.Replay), sqlcol.TimeArg(next.ReplayUntil)
 	if replay == nil {
 		replayUntil = nil
 	}
 	// Rotations are committed in groups (batch.go): this one returns when
 	// the transaction holding it has committed.
 	return db.submit(func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.StmtContext(ctx, st).ExecContext(ctx, from, next.Hash, blobArg(next.Key),
-			timeArg(next.ExpiresAt), timeArg(now), replay, replayUntil, sid)
+		res, err := tx.StmtContext(ctx, st).ExecContext(ctx, from, next.Hash, sqlcol.BlobArg(next.Key),
+			sqlcol.TimeArg(next.ExpiresAt), sqlcol.TimeArg(now), replay, replayUntil, sid)
 		if err != nil {
 			return err
 		}

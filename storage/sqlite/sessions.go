@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/storage/internal/sqlcol"
 )
 
 const sessionCols = `id, user_id, client_id, scope, auth_time, created_at, last_used_at, expires_at, ended_at, user_agent, address,
@@ -33,9 +34,9 @@ type sessionDest struct {
 
 func (d *sessionDest) targets() []any {
 	s := &d.s
-	return []any{&s.ID, &s.UserID, &s.ClientID, &s.Scope, timeCol{&s.AuthTime}, timeCol{&s.CreatedAt},
-		timeCol{&s.LastUsedAt}, timeCol{&s.ExpiresAt}, timeCol{&s.EndedAt}, &s.UserAgent, &s.Address,
-		&d.gen, &d.hash, &d.key, timeCol{&d.expires}, &d.replay, &d.replayGen, timeCol{&d.replayUntil}}
+	return []any{&s.ID, &s.UserID, &s.ClientID, &s.Scope, sqlcol.Time(&s.AuthTime), sqlcol.Time(&s.CreatedAt),
+		sqlcol.Time(&s.LastUsedAt), sqlcol.Time(&s.ExpiresAt), sqlcol.Time(&s.EndedAt), &s.UserAgent, &s.Address,
+		&d.gen, &d.hash, &d.key, sqlcol.Time(&d.expires), &d.replay, &d.replayGen, sqlcol.Time(&d.replayUntil)}
 }
 
 func (d *sessionDest) done() storage.Session {
@@ -87,15 +88,15 @@ func insertSession(ctx context.Context, tx *sql.Tx, s storage.Session) error {
 		if err != nil {
 			return err
 		}
-		gen, hash, key, expires = g, f.Hash, blobArg(f.Key), timeArg(f.ExpiresAt)
+		gen, hash, key, expires = g, f.Hash, sqlcol.BlobArg(f.Key), sqlcol.TimeArg(f.ExpiresAt)
 		if len(f.Replay) > 0 {
-			replay, replayGen, replayUntil = f.Replay, rg, timeArg(f.ReplayUntil)
+			replay, replayGen, replayUntil = f.Replay, rg, sqlcol.TimeArg(f.ReplayUntil)
 		}
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionCols+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		s.ID, s.UserID, s.ClientID, s.Scope, timeArg(s.AuthTime), timeArg(s.CreatedAt),
-		timeArg(s.LastUsedAt), timeArg(s.ExpiresAt), timeArg(s.EndedAt), s.UserAgent, s.Address,
+		s.ID, s.UserID, s.ClientID, s.Scope, sqlcol.TimeArg(s.AuthTime), sqlcol.TimeArg(s.CreatedAt),
+		sqlcol.TimeArg(s.LastUsedAt), sqlcol.TimeArg(s.ExpiresAt), sqlcol.TimeArg(s.EndedAt), s.UserAgent, s.Address,
 		gen, hash, key, expires, replay, replayGen, replayUntil)
 	return mapErr(err)
 }
@@ -143,7 +144,7 @@ func (db *DB) GetSessionAndUser(ctx context.Context, id string) (storage.Session
 func (db *DB) ListSessions(ctx context.Context, userID string, now time.Time) ([]storage.Session, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT `+sessionCols+` FROM sessions
 		WHERE user_id = ? AND ended_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
-		ORDER BY created_at DESC, id DESC`, userID, nanos(now))
+		ORDER BY created_at DESC, id DESC`, userID, sqlcol.Nanos(now))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list sessions: %w", err)
 	}
@@ -167,7 +168,7 @@ func (db *DB) ListSessions(ctx context.Context, userID string, now time.Time) ([
 // session exists.
 func endSession(ctx context.Context, tx *sql.Tx, id string, now time.Time) (bool, error) {
 	res, err := tx.ExecContext(ctx, `UPDATE sessions SET ended_at = coalesce(ended_at, ?), `+clearFamily+`
-		WHERE id = ?`, timeArg(now), id)
+		WHERE id = ?`, sqlcol.TimeArg(now), id)
 	if err != nil {
 		return false, err
 	}
@@ -216,7 +217,7 @@ func (db *DB) EndUserSessions(ctx context.Context, userID, keep string, now time
 // EndedSessions implements storage.SessionStore.
 func (db *DB) EndedSessions(ctx context.Context, since time.Time) ([]storage.EndedSession, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT id, ended_at FROM sessions
-		WHERE ended_at > ? ORDER BY ended_at, id`, nanos(since))
+		WHERE ended_at > ? ORDER BY ended_at, id`, sqlcol.Nanos(since))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: ended sessions: %w", err)
 	}
@@ -224,7 +225,7 @@ func (db *DB) EndedSessions(ctx context.Context, since time.Time) ([]storage.End
 	var es []storage.EndedSession
 	for rows.Next() {
 		var e storage.EndedSession
-		if err := rows.Scan(&e.ID, timeCol{&e.EndedAt}); err != nil {
+		if err := rows.Scan(&e.ID, sqlcol.Time(&e.EndedAt)); err != nil {
 			return nil, fmt.Errorf("sqlite: ended sessions: %w", err)
 		}
 		es = append(es, e)

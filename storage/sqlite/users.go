@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/storage/internal/sqlcol"
 )
 
 const userCols = `id, pk, username, email, email_verified, password_hash, first_name, last_name, disabled, created_at, updated_at`
@@ -24,9 +25,9 @@ const insertUser = `INSERT INTO users
 func userArgs(u storage.User) []any {
 	return []any{
 		u.ID, pkArg(u.PK), u.Username, storage.UsernameKey(u.Username),
-		textArg(u.Email), textArg(storage.EmailKey(u.Email)), u.EmailVerified,
+		sqlcol.TextArg(u.Email), sqlcol.TextArg(storage.EmailKey(u.Email)), u.EmailVerified,
 		u.PasswordHash, u.FirstName, u.LastName, u.Disabled,
-		timeArg(u.CreatedAt), timeArg(u.UpdatedAt),
+		sqlcol.TimeArg(u.CreatedAt), sqlcol.TimeArg(u.UpdatedAt),
 	}
 }
 
@@ -57,8 +58,8 @@ func scanUser(row interface{ Scan(...any) error }) (storage.User, error) {
 // userTargets are the scan destinations of userCols, in order: the one
 // list every query that reads users uses.
 func userTargets(u *storage.User) []any {
-	return []any{&u.ID, &u.PK, &u.Username, textCol{&u.Email}, &u.EmailVerified, &u.PasswordHash,
-		&u.FirstName, &u.LastName, &u.Disabled, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt}}
+	return []any{&u.ID, &u.PK, &u.Username, sqlcol.Text(&u.Email), &u.EmailVerified, &u.PasswordHash,
+		&u.FirstName, &u.LastName, &u.Disabled, sqlcol.Time(&u.CreatedAt), sqlcol.Time(&u.UpdatedAt)}
 }
 
 // CreateUser implements storage.UserStore.
@@ -149,8 +150,8 @@ func (db *DB) UpdateUser(ctx context.Context, id string, now time.Time, fn func(
 			username = ?, username_key = ?, email = ?, email_key = ?, email_verified = ?,
 			password_hash = ?, first_name = ?, last_name = ?, updated_at = ?
 			WHERE id = ?`,
-			u.Username, storage.UsernameKey(u.Username), textArg(u.Email), textArg(storage.EmailKey(u.Email)),
-			u.EmailVerified, u.PasswordHash, u.FirstName, u.LastName, timeArg(now), old.ID)
+			u.Username, storage.UsernameKey(u.Username), sqlcol.TextArg(u.Email), sqlcol.TextArg(storage.EmailKey(u.Email)),
+			u.EmailVerified, u.PasswordHash, u.FirstName, u.LastName, sqlcol.TimeArg(now), old.ID)
 		if err != nil {
 			return mapErr(err)
 		}
@@ -158,7 +159,7 @@ func (db *DB) UpdateUser(ctx context.Context, id string, now time.Time, fn func(
 			// Reset links mailed to the old address stop working.
 			if _, err := tx.ExecContext(ctx, `UPDATE one_time_tokens SET used_at = ?
 				WHERE user_id = ? AND purpose = ? AND used_at IS NULL`,
-				timeArg(now), old.ID, storage.PurposeReset); err != nil {
+				sqlcol.TimeArg(now), old.ID, storage.PurposeReset); err != nil {
 				return err
 			}
 		}
@@ -206,7 +207,7 @@ func (db *DB) setPassword(ctx context.Context, userID, hash, keepSession string,
 	var ended []string
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, updated_at = ? `+where,
-			append([]any{hash, timeArg(now)}, args...)...)
+			append([]any{hash, sqlcol.TimeArg(now)}, args...)...)
 		if err != nil {
 			return err
 		}
@@ -219,7 +220,7 @@ func (db *DB) setPassword(ctx context.Context, userID, hash, keepSession string,
 		// A reset link mailed before the change must not work after it.
 		_, err = tx.ExecContext(ctx, `UPDATE one_time_tokens SET used_at = ?
 			WHERE user_id = ? AND purpose = ? AND used_at IS NULL`,
-			timeArg(now), userID, storage.PurposeReset)
+			sqlcol.TimeArg(now), userID, storage.PurposeReset)
 		return err
 	})
 	return ended, err
@@ -230,7 +231,7 @@ func (db *DB) UpgradePasswordHash(ctx context.Context, userID, oldHash, newHash 
 	var n int64
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, updated_at = ?
-			WHERE id = ? AND password_hash = ?`, newHash, timeArg(now), userID, oldHash)
+			WHERE id = ? AND password_hash = ?`, newHash, sqlcol.TimeArg(now), userID, oldHash)
 		if err != nil {
 			return err
 		}
@@ -251,7 +252,7 @@ func (db *DB) SetDisabled(ctx context.Context, userID string, disabled bool, now
 	var ended []string
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?`,
-			disabled, timeArg(now), userID)
+			disabled, sqlcol.TimeArg(now), userID)
 		if err != nil {
 			return err
 		}
@@ -340,7 +341,7 @@ func takenKey(ctx context.Context, tx *sql.Tx, u storage.User) (string, error) {
 	}{
 		{"id", "id = ?", u.ID},
 		{"pk", "pk = ?", u.PK},
-		{"email", "email_key = ?", textArg(storage.EmailKey(u.Email))},
+		{"email", "email_key = ?", sqlcol.TextArg(storage.EmailKey(u.Email))},
 	} {
 		var n int
 		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE `+k.where, k.arg).Scan(&n)
@@ -373,7 +374,7 @@ func oneRow(res sql.Result) error {
 func endUserSessions(ctx context.Context, tx *sql.Tx, userID, keep string, now time.Time) ([]string, error) {
 	rows, err := tx.QueryContext(ctx, `UPDATE sessions SET ended_at = ?, `+clearFamily+`
 		WHERE user_id = ? AND id <> ? AND ended_at IS NULL RETURNING id`,
-		timeArg(now), userID, keep)
+		sqlcol.TimeArg(now), userID, keep)
 	if err != nil {
 		return nil, err
 	}
