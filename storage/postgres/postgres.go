@@ -55,6 +55,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/storage/internal/sqlcol"
 )
 
 var _ storage.Storage = (*DB)(nil)
@@ -84,7 +85,7 @@ type DB struct {
 	pool          *pgxpool.Pool
 	migrations    []storage.Migration
 	observeCommit func(time.Duration)
-	probe         probe
+	probe         *sqlcol.Probe
 	where         string       // the URL without its password, for errors
 	retries       atomic.Int64 // transactions run again after a serialization failure or deadlock
 
@@ -153,7 +154,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("postgres: open %s: %w", where, err)
 	}
 	db := &DB{pool: pool, migrations: migrations, observeCommit: opts.ObserveCommit, where: where}
-	db.probe.init()
+	db.probe = sqlcol.NewProbe()
 	err = pool.Ping(ctx)
 	var v int
 	if err == nil {

@@ -39,19 +39,6 @@ func (db *DB) CheckFile() error {
 	return nil
 }
 
-// probeEvery is how long ProbeWrite answers from its last result.
-const probeEvery = time.Second
-
-// probe is ProbeWrite's state: one probe runs at a time, and its result
-// stands for probeEvery.
-type probe struct {
-	sem chan struct{}
-	at  time.Time
-	err error
-}
-
-func (p *probe) init() { p.sem = make(chan struct{}, 1) }
-
 // ProbeWrite proves that the database still takes writes: it rewrites the
 // one row of the health table in a write transaction, so the write lock,
 // the WAL and its fsync are all exercised, as any write would. A full
@@ -61,29 +48,17 @@ func (p *probe) init() { p.sem = make(chan struct{}, 1) }
 // that probe's result. A probe cut short by ctx returns ctx's error and is
 // not remembered.
 func (db *DB) ProbeWrite(ctx context.Context) error {
-	select {
-	case db.probe.sem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { <-db.probe.sem }()
-	now := time.Now()
-	if !db.probe.at.IsZero() && now.Sub(db.probe.at) < probeEvery {
-		return db.probe.err
-	}
-	err := db.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO health (id, probed_at) VALUES (1, ?)
-			ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at`, now.UnixNano())
-		return err
-	})
-	if err != nil {
-		err = fmt.Errorf("sqlite: %s takes no writes: %w", db.path, err)
-		if ctx.Err() != nil {
+	return db.probe.Run(ctx, func(now time.Time) error {
+		err := db.write(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO health (id, probed_at) VALUES (1, ?)
+				ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at`, now.UnixNano())
 			return err
+		})
+		if err != nil {
+			return fmt.Errorf("sqlite: %s takes no writes: %w", db.path, err)
 		}
-	}
-	db.probe.at, db.probe.err = now, err
-	return err
+		return nil
+	})
 }
 
 // quickCheck runs PRAGMA quick_check, which reads every page and checks

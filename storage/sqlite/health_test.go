@@ -233,7 +233,7 @@ func TestProbeWrite(t *testing.T) {
 		if err := db.ProbeWrite(t.Context()); err != nil || probed(t, db) != first {
 			t.Errorf("second ProbeWrite within a second: %v, wrote %v; want the first result, no write", err, probed(t, db) != first)
 		}
-		db.probe.at = db.probe.at.Add(-probeEvery)
+		db.probe.Forget()
 		if err := db.ProbeWrite(t.Context()); err != nil || probed(t, db) == first {
 			t.Errorf("ProbeWrite a second later: %v, wrote %v; want a new write", err, probed(t, db) != first)
 		}
@@ -255,7 +255,7 @@ func TestProbeWrite(t *testing.T) {
 		if _, err := db.w.ExecContext(t.Context(), `PRAGMA query_only = 0`); err != nil {
 			t.Fatal(err)
 		}
-		db.probe.at = db.probe.at.Add(-probeEvery)
+		db.probe.Forget()
 		if err := db.ProbeWrite(t.Context()); err != nil {
 			t.Errorf("ProbeWrite once writable again = %v", err)
 		}
@@ -278,7 +278,7 @@ func TestProbeWrite(t *testing.T) {
 				t.Errorf("chattr -i: %v %s", err, out)
 			}
 		})
-		db.probe.at = db.probe.at.Add(-probeEvery)
+		db.probe.Forget()
 		if err := db.ProbeWrite(t.Context()); err == nil {
 			t.Error("ProbeWrite on immutable files succeeded")
 		}

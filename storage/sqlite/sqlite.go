@@ -44,6 +44,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/storage/internal/sqlcol"
 )
 
 var _ storage.Storage = (*DB)(nil)
@@ -99,9 +100,9 @@ type DB struct {
 	observeCommit func(time.Duration) // Options.ObserveCommit
 	batch         *batcher            // group commit of rotations
 
-	path   string // absolute path of the database file
-	fileID fileID // of the file at path when Open opened it
-	probe  probe  // ProbeWrite's last result
+	path   string        // absolute path of the database file
+	fileID fileID        // of the file at path when Open opened it
+	probe  *sqlcol.Probe // ProbeWrite's last result
 
 	closeOnce sync.Once
 	closeErr  error
@@ -229,7 +230,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	r.SetConnMaxIdleTime(0)
 
 	db := &DB{w: w, r: r, migrations: migrations, wStmts: stmtCache{db: w}, rStmts: stmtCache{db: r}, observeCommit: opts.ObserveCommit, path: abs}
-	db.probe.init()
+	db.probe = sqlcol.NewProbe()
 	// SQLite has the file open now: this is the file CheckFile compares
 	// the path with from now on.
 	fi, err := os.Stat(abs)
